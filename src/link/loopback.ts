@@ -1,0 +1,137 @@
+/**
+ * lo0, the loopback interface (BSD if_loop.c).
+ *
+ * A packet sent on lo0 is queued and delivered to the stack's input on the
+ * next clock tick (a zero-delay timer), never by recursion from output, as
+ * BSD's if_simloop hands it to the netisr queue. The queue is bounded in
+ * packets and bytes; overflow is counted. Frames carry no link header: pcap
+ * records them as LINKTYPE_RAW, and input dispatches on the IP version nibble.
+ */
+import type { Clock, Timer } from '../core/clock.ts';
+import { Pkt, PktFlag } from '../core/pkt.ts';
+import { EtherType } from './ether.ts';
+import { IFF, Ifnet } from './ifnet.ts';
+
+/** BSD's lo0 default MTU. Jumbograms (RFC 2675) need a larger one, settable up to 1 GiB. */
+export const LOOPBACK_DEFAULT_MTU = 16384;
+export const LOOPBACK_MTU_RANGE: readonly [number, number] = [1280, 1 << 30];
+
+export interface LoopbackOptions {
+  clock: Clock;
+  name?: string;
+  mtu?: number;
+  /** Queue bound in packets (default 1024) and bytes (default 16 MiB). */
+  queuePackets?: number;
+  queueBytes?: number;
+}
+
+export class LoopbackIf extends Ifnet {
+  readonly lladdr = null;
+  private readonly clock: Clock;
+  private readonly queue: Pkt[] = [];
+  private qhead = 0;
+  private queuedBytes = 0;
+  private readonly maxPackets: number;
+  private readonly maxBytes: number;
+  private timer: Timer | null = null;
+  /** Counts loop queue overflows separately from the generic counters. */
+  qdrops = 0;
+
+  constructor(opts: LoopbackOptions) {
+    super(opts.name ?? 'lo0', 'loop', opts.mtu ?? LOOPBACK_DEFAULT_MTU, IFF.LOOPBACK | IFF.MULTICAST, LOOPBACK_MTU_RANGE);
+    this.clock = opts.clock;
+    this.maxPackets = opts.queuePackets ?? 1024;
+    this.maxBytes = opts.queueBytes ?? 16 << 20;
+  }
+
+  /** Packets waiting to be looped back. */
+  get queueLength(): number {
+    return this.queue.length - this.qhead;
+  }
+
+  output(pkt: Pkt, etherType: number, _dst: Uint8Array | null): boolean {
+    const c = this.stats.c;
+    if (!this.up) {
+      c.txDown++;
+      return false;
+    }
+    if (pkt.len > this.mtu) {
+      c.txTooBig++;
+      return false;
+    }
+    if (etherType !== EtherType.IPV6 && etherType !== EtherType.IPV4) {
+      c.txNoProto++;
+      return false;
+    }
+    c.opackets++;
+    c.obytes += pkt.len;
+    this.filters.tx(pkt.buf.subarray(pkt.off, pkt.off + pkt.len));
+    return true;
+  }
+
+  override close(): void {
+    super.close();
+    this.timer?.cancel();
+    this.timer = null;
+    this.queue.length = 0;
+    this.qhead = 0;
+    this.queuedBytes = 0;
+  }
+
+  /** The "wire" of lo0 is its own queue. The frame is ours to keep (tx side). */
+  protected wireTx(frame: Uint8Array): void {
+    if (this.queueLength >= this.maxPackets || this.queuedBytes + frame.length > this.maxBytes) {
+      this.qdrops++;
+      this.stats.c.txDriverDrop++;
+      return;
+    }
+    // The frame is a view into the sender's Pkt buffer: keep its headroom usable.
+    const p = Pkt.adopt(frame);
+    p.flags = PktFlag.LOOP;
+    this.queue.push(p);
+    this.queuedBytes += frame.length;
+    if (!this.timer) this.timer = this.clock.timer(0, () => this.drain());
+  }
+
+  protected wireRx(frame: Uint8Array): void {
+    const c = this.stats.c;
+    if (!this.up) {
+      c.rxDown++;
+      return;
+    }
+    c.ipackets++;
+    c.ibytes += frame.length;
+    if (frame.length < 1) {
+      c.rxShort++;
+      return;
+    }
+    const v = frame[0]! >>> 4;
+    const type = v === 6 ? EtherType.IPV6 : v === 4 ? EtherType.IPV4 : -1;
+    if (type < 0) {
+      c.rxNoProto++;
+      return;
+    }
+    const p = Pkt.adopt(frame);
+    p.flags = PktFlag.LOOP;
+    p.rcvif = this.index;
+    this.deliver(type, p);
+  }
+
+  private drain(): void {
+    this.timer = null;
+    // Only what is queued now: packets looped by the handlers wait for the next tick.
+    const end = this.queue.length;
+    while (this.qhead < end) {
+      const p = this.queue[this.qhead]!;
+      this.queue[this.qhead++] = undefined as unknown as Pkt;
+      this.queuedBytes -= p.len;
+      this.filters.rx(p.data());
+    }
+    if (this.qhead === this.queue.length) {
+      this.queue.length = 0;
+      this.qhead = 0;
+    } else if (!this.timer) {
+      this.timer = this.clock.timer(0, () => this.drain());
+    }
+  }
+}
