@@ -8,6 +8,7 @@
  * records them as LINKTYPE_RAW, and input dispatches on the IP version nibble.
  */
 import type { Clock, Timer } from '../core/clock.ts';
+import { getU16, putU16 } from '../core/bytes.ts';
 import { Pkt, PktFlag } from '../core/pkt.ts';
 import { EtherType } from './ether.ts';
 import { IFF, Ifnet } from './ifnet.ts';
@@ -15,6 +16,8 @@ import { IFF, Ifnet } from './ifnet.ts';
 /** BSD's lo0 default MTU. Jumbograms (RFC 2675) need a larger one, settable up to 1 GiB. */
 export const LOOPBACK_DEFAULT_MTU = 16384;
 export const LOOPBACK_MTU_RANGE: readonly [number, number] = [1280, 1 << 30];
+/** Length of lo0's private link header. */
+export const LOOP_HDR_LEN = 4;
 
 export interface LoopbackOptions {
   clock: Clock;
@@ -65,7 +68,10 @@ export class LoopbackIf extends Ifnet {
     }
     c.opackets++;
     c.obytes += pkt.len;
-    this.filters.tx(pkt.buf.subarray(pkt.off, pkt.off + pkt.len));
+    const at = pkt.prepend(LOOP_HDR_LEN);
+    putU16(pkt.buf, at, pkt.sndif || this.index);
+    putU16(pkt.buf, at + 2, etherType);
+    this.filters.tx(pkt.buf.subarray(at, at + pkt.len));
     return true;
   }
 
@@ -101,19 +107,17 @@ export class LoopbackIf extends Ifnet {
     }
     c.ipackets++;
     c.ibytes += frame.length;
-    if (frame.length < 1) {
+    if (frame.length < LOOP_HDR_LEN) {
       c.rxShort++;
       return;
     }
-    const v = frame[0]! >>> 4;
-    const type = v === 6 ? EtherType.IPV6 : v === 4 ? EtherType.IPV4 : -1;
-    if (type < 0) {
-      c.rxNoProto++;
-      return;
-    }
+    const origin = getU16(frame, 0);
+    const type = getU16(frame, 2);
     const p = Pkt.adopt(frame);
+    p.adj(LOOP_HDR_LEN);
     p.flags = PktFlag.LOOP;
     p.rcvif = this.index;
+    p.sndif = origin;
     this.deliver(type, p);
   }
 
@@ -121,7 +125,8 @@ export class LoopbackIf extends Ifnet {
     this.timer = null;
     // Only what is queued now: packets looped by the handlers wait for the next tick.
     const end = this.queue.length;
-    while (this.qhead < end) {
+    // close() from a handler empties the queue under us: stop there.
+    while (this.qhead < end && this.qhead < this.queue.length) {
       const p = this.queue[this.qhead]!;
       this.queue[this.qhead++] = undefined as unknown as Pkt;
       this.queuedBytes -= p.len;

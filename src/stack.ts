@@ -1,0 +1,131 @@
+/**
+ * Stack: wires the layers together (DESIGN §1) and is the control API the
+ * daemon and applications use. Time, randomness and logging are injected;
+ * by default a stack runs on the real clock with the crypto RNG.
+ */
+import { type Clock, RealClock } from './core/clock.ts';
+import { CounterRegistry, type CounterSet } from './core/counters.ts';
+import { type Logger, nullLogger } from './core/log.ts';
+import { err, ok, type Result } from './core/result.ts';
+import { CryptoRng, type Rng } from './core/rng.ts';
+import { EchoError, type EchoResult, type PingOptions } from './icmp6/echo.ts';
+import { Icmp6 } from './icmp6/icmp6.ts';
+import { formatIn6, parseIn6 } from './ip6/addr.ts';
+import { needsZone } from './ip6/ifaddr.ts';
+import { Ip6 } from './ip6/ip6.ts';
+import type { LinkDriver } from './link/driver.ts';
+import { EtherIf } from './link/ethernet.ts';
+import type { Ifnet } from './link/ifnet.ts';
+import { IfnetTable } from './link/iftable.ts';
+import { LoopbackIf } from './link/loopback.ts';
+import { randomLocalMac } from './link/mac.ts';
+import { Nd6 } from './nd6/nd6.ts';
+
+export interface StackOptions {
+  clock?: Clock;
+  rng?: Rng;
+  log?: Logger;
+  /** MTU of lo0 (default 16384). */
+  loMtu?: number;
+}
+
+export interface ScopedAddress {
+  addr: Uint8Array;
+  /** Interface index of the zone, 0 if none. */
+  zone: number;
+}
+
+export class Stack {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly log: Logger;
+  readonly counters = new CounterRegistry();
+  readonly ifs = new IfnetTable();
+  readonly lo: LoopbackIf;
+  readonly ip6: Ip6;
+  readonly icmp6: Icmp6;
+  readonly nd6: Nd6;
+  private closed = false;
+
+  constructor(o: StackOptions = {}) {
+    this.clock = o.clock ?? new RealClock();
+    this.rng = o.rng ?? new CryptoRng();
+    this.log = o.log ?? nullLogger;
+    this.lo = new LoopbackIf({ clock: this.clock, mtu: o.loMtu });
+    this.ifs.attach(this.lo);
+    this.counters.register(this.lo.stats);
+    this.ip6 = new Ip6({ clock: this.clock, rng: this.rng, log: this.log, ifs: this.ifs, lo: this.lo });
+    this.icmp6 = new Icmp6(this.ip6);
+    this.nd6 = new Nd6(this.ip6, this.icmp6);
+    this.counters.register(this.ip6.stats);
+    this.counters.register(this.icmp6.stats);
+    this.counters.register(this.nd6.stats);
+    this.ip6.up(this.lo);
+  }
+
+  /** Adds an Ethernet interface over a driver (a TAP, a virtual link port). Call up() to start IPv6 on it. */
+  addEthernet(o: { name: string; driver: LinkDriver; mac?: Uint8Array; mtu?: number }): EtherIf {
+    const ifp = new EtherIf({ name: o.name, driver: o.driver, mac: o.mac ?? randomLocalMac((b) => this.rng.fill(b)), mtu: o.mtu });
+    this.ifs.attach(ifp);
+    this.counters.register(ifp.stats);
+    this.ip6.attach(ifp);
+    return ifp;
+  }
+
+  /** Brings an interface up: link-local address, all-nodes group, DAD, and what ND does at start. */
+  up(ifp: Ifnet): void {
+    this.ip6.up(ifp);
+  }
+
+  /** Finds an interface by name or index text. */
+  ifnet(nameOrIndex: string): Ifnet | undefined {
+    return this.ifs.lookup(nameOrIndex);
+  }
+
+  /**
+   * Parses an address as users type it ("2001:db8::1", "fe80::1%tap0",
+   * "fe80::1%2") and resolves its zone. A scoped address needs a zone unless
+   * `defaultZone` supplies one (ping6 -I).
+   */
+  parseAddress(text: string, defaultZone = 0): Result<ScopedAddress, string> {
+    const r = parseIn6(text);
+    if (!r.ok) return r;
+    let zone = 0;
+    if (r.value.zone !== null) {
+      const ifp = this.ifs.lookup(r.value.zone);
+      if (!ifp) return err(`${text}: no such interface '${r.value.zone}'`);
+      zone = ifp.index;
+    } else if (needsZone(r.value.addr)) {
+      zone = defaultZone;
+      if (!zone) return err(`${text}: a link-local address needs a zone, e.g. ${formatIn6(r.value.addr)}%tap0`);
+    }
+    return ok({ addr: r.value.addr, zone });
+  }
+
+  /** Text of a scoped address: "fe80::1%tap0". */
+  formatAddress(addr: Uint8Array, zone: number): string {
+    const t = formatIn6(addr);
+    if (!zone || !needsZone(addr)) return t;
+    return `${t}%${this.ifs.get(zone)?.name ?? zone}`;
+  }
+
+  /** One echo request; null on timeout, EchoError if it cannot be sent. */
+  ping(o: PingOptions): Promise<EchoResult | null> {
+    return this.icmp6.echo.ping(o);
+  }
+
+  /** netstat -s: every counter set. */
+  counterSets(): CounterSet[] {
+    return this.counters.all();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.nd6.close();
+    for (const ifp of this.ifs.list()) ifp.close();
+    if (this.clock instanceof RealClock) this.clock.stop();
+  }
+}
+
+export { EchoError };
