@@ -113,7 +113,8 @@ export async function createNetns(t?: ExecutionContext): Promise<Netns> {
         return { stdout: r.stdout, stderr: r.stderr };
       } catch (e) {
         const x = e as Error & { stderr?: string; code?: unknown };
-        throw new Error(`[${name}] ${argv.join(' ')} failed (${String(x.code)}): ${x.stderr?.trim() || x.message}`);
+        const cmd = argv.join(' ');
+        throw new Error(`[${name}] ${cmd.length > 160 ? `${cmd.slice(0, 160)}…` : cmd} failed (${String(x.code)}): ${x.stderr?.trim() || x.message}`);
       }
     },
     spawn(argv) {

@@ -3,43 +3,18 @@
  * pings the stack and resolves it with Neighbor Discovery, the stack pings
  * the kernel, and DAD catches an address the kernel already uses.
  */
-import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { MemoryLogger } from '../../src/core/log.ts';
+import test from 'ava';
 import { formatIn6, in6 } from '../../src/ip6/addr.ts';
 import { IN6_IFF } from '../../src/ip6/ifaddr.ts';
 import { formatMac } from '../../src/link/mac.ts';
 import { isTapAvailable } from '../../src/link/tap/index.ts';
-import { TapDriver } from '../../src/link/tapdriver.ts';
-import { Stack } from '../../src/stack.ts';
-import { canUseNetns, createNetns, uniqueIfName, waitFor } from '../helpers/netns.ts';
+import { kernelRig } from '../helpers/kernel.ts';
+import { canUseNetns, waitFor } from '../helpers/netns.ts';
 
-const execFileP = promisify(execFile);
 const env = canUseNetns();
 const maybe = env.ok && isTapAvailable() ? test.serial : test.skip;
 
-async function rig(t: ExecutionContext) {
-  const ns = await createNetns(t);
-  const tapName = uniqueIfName('t6k');
-  const log = new MemoryLogger();
-  const stack = new Stack({ log });
-  t.teardown(() => stack.close());
-  const drv = TapDriver.open({ name: tapName });
-  const ifp = stack.addEthernet({ name: tapName, driver: drv });
-  await execFileP('ip', ['link', 'set', tapName, 'netns', ns.name]);
-  await ns.exec(['sysctl', '-qw', `net.ipv6.conf.${tapName}.accept_dad=0`]);
-  await ns.exec(['ip', 'link', 'set', tapName, 'up']);
-  stack.up(ifp);
-  const st = stack.ip6.if6Of(ifp)!;
-  const ll = await waitFor('our link-local address to pass DAD', () => st.addrs.find((a) => a.addr[0] === 0xfe && !(a.flags & IN6_IFF.TENTATIVE)), 5000);
-  const kll = await waitFor('the kernel link-local address', async () => {
-    const { stdout } = await ns.exec(['ip', '-6', '-j', 'addr', 'show', 'dev', tapName]);
-    const a = (JSON.parse(stdout) as { addr_info?: { local: string; scope: string }[] }[])[0]?.addr_info?.find((x) => x.scope === 'link');
-    return a?.local;
-  });
-  return { ns, stack, ifp, tapName, ll: formatIn6(ll.addr), kll, log };
-}
+const rig = kernelRig;
 
 maybe('the kernel pings the stack, and its neighbor entry for us becomes REACHABLE', async (t) => {
   const r = await rig(t);
