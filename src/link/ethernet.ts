@@ -37,12 +37,14 @@ export class EtherIf extends Ifnet {
   constructor(opts: EtherIfOptions) {
     const mtu = opts.mtu ?? Math.min(1500, opts.driver.maxFrameLen - ETHER_HDR_LEN);
     super(opts.name, 'ether', mtu, IFF.BROADCAST | IFF.MULTICAST, ETHER_MTU_RANGE);
-    if (opts.mac.length !== MAC_LEN || isGroupMac(opts.mac)) throw new RangeError(`${opts.name}: ${formatMac(opts.mac)} is not a unicast MAC address`);
+    if (opts.mac.length !== MAC_LEN || isGroupMac(opts.mac)) throw new RangeError(`${opts.name}: ${opts.mac.length === MAC_LEN ? formatMac(opts.mac) : `a ${opts.mac.length}-byte value`} is not a unicast MAC address`);
     if (mtu + ETHER_HDR_LEN > opts.driver.maxFrameLen) throw new RangeError(`${opts.name}: MTU ${mtu} exceeds what the ${opts.driver.kind} driver carries (${opts.driver.maxFrameLen - ETHER_HDR_LEN})`);
     this.mac = opts.mac.slice();
     this.driver = opts.driver;
     this.driver.setReceiver((f) => this.filters.rx(f));
   }
+
+  readonly pcapLink = { linkType: 1 /* LINKTYPE_ETHERNET */, strip: 0 };
 
   get lladdr(): Uint8Array {
     return this.mac;

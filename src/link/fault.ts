@@ -234,7 +234,8 @@ export function parseFaultSpec(text: string): Result<{ both: FaultSpec; tx: Faul
     const m = /^(?:(tx|rx)\.)?([a-z]+)=([0-9]*\.?[0-9]+)(%|ms)?$/.exec(part);
     if (!m) return err(`bad impairment '${part}': expected key=value, e.g. loss=1% or delay=20ms`);
     const [, dir, key, num, unit] = m;
-    const field = keyMap[key!];
+    // Own keys only: 'constructor' and friends live on Object.prototype.
+    const field = Object.hasOwn(keyMap, key!) ? keyMap[key!] : undefined;
     if (!field) return err(`unknown impairment '${key}': one of ${Object.keys(keyMap).join(', ')}`);
     const isTime = field === 'delayMs' || field === 'jitterMs' || field === 'reorderHoldMs';
     if (isTime && unit === '%') return err(`'${key}' is a time: use ms`);

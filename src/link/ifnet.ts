@@ -163,6 +163,8 @@ export abstract class Ifnet {
     );
   }
 
+  /** How pcap records this interface's frames: the link type and the bytes of private header to leave out. */
+  abstract readonly pcapLink: { readonly linkType: number; readonly strip: number };
   /** Link-layer address, null for interfaces without one (loopback, tunnels). */
   abstract readonly lladdr: Uint8Array | null;
   get mtu(): number {
@@ -194,6 +196,7 @@ export abstract class Ifnet {
 
   /** Joins a link-layer multicast group (reference counted, like if_addmulti). */
   addMulti(mac: Uint8Array): void {
+    if (mac.length !== 6) throw new RangeError(`${this.name}: a link-layer group address is 6 bytes, got ${mac.length}`);
     const k = macKey(mac);
     const e = this.multi.get(k);
     if (e) e.refs++;

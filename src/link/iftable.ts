@@ -27,6 +27,7 @@ export class IfnetTable {
     if (this.byIndex.get(ifp.index) !== ifp) return;
     this.byIndex.delete(ifp.index);
     this.byName.delete(ifp.name);
+    ifp.index = 0;
   }
 
   get(index: number): Ifnet | undefined {

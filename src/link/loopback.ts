@@ -30,6 +30,7 @@ export interface LoopbackOptions {
 
 export class LoopbackIf extends Ifnet {
   readonly lladdr = null;
+  readonly pcapLink = { linkType: 101 /* LINKTYPE_RAW */, strip: LOOP_HDR_LEN };
   private readonly clock: Clock;
   private readonly queue: Pkt[] = [];
   private qhead = 0;
@@ -67,8 +68,9 @@ export class LoopbackIf extends Ifnet {
       return false;
     }
     c.opackets++;
-    c.obytes += pkt.len;
     const at = pkt.prepend(LOOP_HDR_LEN);
+    // Counted with the private header, as input counts it.
+    c.obytes += pkt.len;
     putU16(pkt.buf, at, pkt.sndif || this.index);
     putU16(pkt.buf, at + 2, etherType);
     this.filters.tx(pkt.buf.subarray(at, at + pkt.len));

@@ -119,6 +119,7 @@ export class PcapWriter implements FrameFilter {
       this.putHeader(0, sec, usec, incl, frame.length);
       this.write(this.buf.subarray(0, REC_HDR_LEN));
       this.write(frame.subarray(0, incl));
+      if (this.fd === null) return;
     } else {
       this.putHeader(this.used, sec, usec, incl, frame.length);
       this.buf.set(frame.subarray(0, incl), this.used + REC_HDR_LEN);
@@ -171,7 +172,11 @@ export class PcapWriter implements FrameFilter {
         /* ignore */
       }
       this.fd = null;
-      this.onError?.(new Error(`pcap ${this.path}: capture stopped: ${(e as Error).message}`));
+      try {
+        this.onError?.(new Error(`pcap ${this.path}: capture stopped: ${(e as Error).message}`));
+      } catch {
+        /* a failing error handler must not reach the stack */
+      }
     }
   }
 }

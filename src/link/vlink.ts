@@ -103,7 +103,10 @@ export class VirtualLink {
   private deliverDue(): void {
     this.timer = null;
     const now = this.clock.now();
-    while (this.qhead < this.q.length) {
+    // Only what is queued now: frames sent by receivers wait for their own timer,
+    // so a zero-latency exchange yields to the clock between hops.
+    const end = this.q.length;
+    while (this.qhead < end) {
       const f = this.q[this.qhead]!;
       if (f.at > now) break;
       this.q[this.qhead++] = undefined as unknown as InFlight;
@@ -113,6 +116,10 @@ export class VirtualLink {
         else this.stats.c.portDown++;
       }
     }
+    // A receiver that transmitted armed a timer for its own frame; the head's due time rules.
+    // (The cast: tsc cannot see that receivers assign this.timer during the loop.)
+    (this.timer as Timer | null)?.cancel();
+    this.timer = null;
     if (this.qhead === this.q.length) {
       this.q = [];
       this.qhead = 0;
