@@ -42,6 +42,7 @@ class HeapTimer implements Timer {
     this.owner.disarm(this.e);
   }
   reset(ms: number): void {
+    if (!Number.isFinite(ms)) throw new RangeError(`Timer.reset: delay must be finite, got ${ms}`);
     this.owner.disarm(this.e);
     this.owner.arm(this.e, ms);
   }
@@ -126,11 +127,15 @@ export class RealClock extends HeapClockBase {
     const now = this.now();
     // Bounded: timers armed by callbacks for "now" run on the next turn.
     let budget = this.heap.size;
-    for (let e = this.heap.peek(); e && e.due <= now && budget-- > 0; e = this.heap.peek()) {
-      this.heap.pop();
-      e.fn();
+    try {
+      for (let e = this.heap.peek(); e && e.due <= now && budget-- > 0; e = this.heap.peek()) {
+        this.heap.pop();
+        e.fn();
+      }
+    } finally {
+      // Even when a callback throws (and the process survives it), the rest stay scheduled.
+      this.rearm();
     }
-    this.rearm();
   }
 
   /** Cancels every timer (stack shutdown). */

@@ -126,7 +126,8 @@ export class Pkt {
    */
   append(n: number): number {
     checkLen(n, 'n');
-    if (n > this.tailroom) this.grow(0, n);
+    // Grow with spare room (like prepend) so that a run of small appends copies rarely.
+    if (n > this.tailroom) this.grow(0, n + Math.max(DEFAULT_HEADROOM, this.len >>> 1));
     const at = this.off + this.len;
     this.len += n;
     return at;
