@@ -20,6 +20,8 @@ import { IfnetTable } from './link/iftable.ts';
 import { LoopbackIf } from './link/loopback.ts';
 import { randomLocalMac } from './link/mac.ts';
 import { Nd6 } from './nd6/nd6.ts';
+import { RouterDiscovery, type RtrLimits } from './nd6/rtr.ts';
+import { type IfIdMode, Slaac } from './nd6/slaac.ts';
 
 export interface StackOptions {
   clock?: Clock;
@@ -27,6 +29,16 @@ export interface StackOptions {
   log?: Logger;
   /** MTU of lo0 (default 16384). */
   loMtu?: number;
+  /** Interface identifiers for SLAAC: RFC 7217 'stable' (default) or 'eui64'. */
+  ifid?: IfIdMode;
+  /** RFC 7217 secret (at least 16 bytes); random per start when absent. */
+  stableSecret?: Uint8Array;
+  /** RFC 8981 temporary addresses (default off). */
+  tempAddresses?: boolean;
+  /** RFC 4429 Optimistic DAD for autoconfigured addresses (default off). */
+  optimisticDad?: boolean;
+  /** Bounds on routers, prefixes, route information and ND options per RA. */
+  rtrLimits?: Partial<RtrLimits>;
 }
 
 export interface ScopedAddress {
@@ -45,6 +57,8 @@ export class Stack {
   readonly ip6: Ip6;
   readonly icmp6: Icmp6;
   readonly nd6: Nd6;
+  readonly slaac: Slaac;
+  readonly rtr: RouterDiscovery;
   private closed = false;
 
   constructor(o: StackOptions = {}) {
@@ -57,6 +71,14 @@ export class Stack {
     this.ip6 = new Ip6({ clock: this.clock, rng: this.rng, log: this.log, ifs: this.ifs, lo: this.lo });
     this.icmp6 = new Icmp6(this.ip6);
     this.nd6 = new Nd6(this.ip6, this.icmp6);
+    this.slaac = new Slaac(this.ip6, this.nd6.stats, {
+      ifid: o.ifid ?? 'stable',
+      secret: o.stableSecret ?? this.rng.fill(new Uint8Array(32)),
+      tempAddresses: o.tempAddresses ?? false,
+      optimisticDad: o.optimisticDad ?? false,
+    });
+    this.ip6.hooks.dadFailed.push((ia) => this.slaac.onDadFailure(ia));
+    this.rtr = new RouterDiscovery(this.ip6, this.icmp6, this.nd6, this.slaac, o.rtrLimits);
     this.counters.register(this.ip6.stats);
     this.counters.register(this.icmp6.stats);
     this.counters.register(this.nd6.stats);
@@ -122,6 +144,7 @@ export class Stack {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.rtr.close();
     this.nd6.close();
     for (const ifp of this.ifs.list()) ifp.close();
     if (this.clock instanceof RealClock) this.clock.stop();

@@ -101,6 +101,8 @@ export class If6 {
   dadTransmits = 1;
   /** LinkMTU as learned from RAs (0: the interface MTU). */
   linkMtu = 0;
+  /** IPv6 disabled on the interface (a duplicated link-local address, RFC 4862 §5.4.5). */
+  disabled = false;
 
   constructor(readonly ifp: Ifnet) {}
 

@@ -50,6 +50,11 @@ export function ip6Input(ip6: Ip6, rcvIf: Ifnet, pkt: Pkt): void {
   // A looped packet is treated as received on the interface it was sent on (its zone).
   const ifp = looped && pkt.sndif ? (ip6.ifs.get(pkt.sndif) ?? rcvIf) : rcvIf;
 
+  const st6 = ip6.if6Of(ifp);
+  if (st6?.disabled && !isNdPacket(b)) {
+    s.ifDisabled++;
+    return;
+  }
   // RFC 4291 §2.7: a multicast address is never a source.
   if (b[IP6_SRC] === 0xff) {
     s.badSource++;
@@ -135,6 +140,11 @@ function run(ip6: Ip6, ctx: Ip6InputCtx, nxt: number): void {
   }
   if (nxt === IPPROTO_PENDING) s.pending++;
   else if (nxt !== IPPROTO_DONE) throw new Error(`protocol returned bad next header ${nxt}`);
+}
+
+/** ND messages still flow on a disabled interface, so that a retried DAD can succeed. */
+function isNdPacket(b: Uint8Array): boolean {
+  return b[IP6_NXT] === IPPROTO.ICMPV6 && b.length > IP6_HDR_LEN && (b[IP6_HDR_LEN] === 135 || b[IP6_HDR_LEN] === 136);
 }
 
 function isV4Mapped(b: Uint8Array, off: number): boolean {

@@ -37,6 +37,8 @@ export interface Ip6Hooks {
   groupLeft: ((ifp: Ifnet, group: Uint8Array) => void)[];
   /** An interface came up (ND sends RS, starts DAD of its link-local address). */
   ifUp: ((ifp: Ifnet) => void)[];
+  /** DAD found an address duplicated (SLAAC retries with another identifier). */
+  dadFailed: ((ia: In6Ifaddr) => void)[];
 }
 
 export interface AddAddressOptions {
@@ -72,10 +74,14 @@ export class Ip6 {
   readonly stats: Ip6Stats = ip6Counters();
   readonly routes = new RouteTable6();
   readonly protosw: (Ip6Protocol | undefined)[] = new Array(256);
-  readonly hooks: Ip6Hooks = { addrAdded: [], addrRemoved: [], groupJoined: [], groupLeft: [], ifUp: [] };
+  readonly hooks: Ip6Hooks = { addrAdded: [], addrRemoved: [], groupJoined: [], groupLeft: [], ifUp: [], dadFailed: [] };
   readonly maxHeaders: number;
   /** Default hop limit for unicast when the interface has none learned (RFC 8200 / KAME ip6_defhlim). */
   defaultHopLimit = 64;
+  /** Act as a router (KAME's net.inet6.ip6.forwarding). Off: a host; RAs and redirects are processed. */
+  forwarding = false;
+  /** RFC 4862 §5.4.5: a duplicated link-local address (EUI-64 based) disables IPv6 on the interface. */
+  disableOnLinkLocalDad = true;
   /** Per-interface state, by interface index. */
   private readonly if6 = new Map<number, If6>();
   private readonly lifetimeTimers = new Map<In6Ifaddr, Timer>();
@@ -219,11 +225,21 @@ export class Ip6 {
 
   /** Called by ND when DAD for `ia` ends. */
   dadDone(ia: In6Ifaddr, duplicated: boolean): void {
+    const st = this.if6.get(ia.ifp.index);
     if (duplicated) {
-      ia.flags = (ia.flags & ~IN6_IFF.TENTATIVE) | IN6_IFF.DUPLICATED;
+      ia.flags = (ia.flags & ~(IN6_IFF.TENTATIVE | IN6_IFF.OPTIMISTIC)) | IN6_IFF.DUPLICATED;
       this.log.log('warn', 'nd6', `${ia.ifp.name}: DAD detected duplicate IPv6 address ${formatIn6(ia.addr)}: address marked duplicated`);
+      if (st && isLinkLocal(ia.addr) && this.disableOnLinkLocalDad) {
+        st.disabled = true;
+        this.log.log('error', 'nd6', `${ia.ifp.name}: duplicated link-local address: IPv6 disabled on the interface (RFC 4862 §5.4.5); fix the conflict and re-add the address to retry`);
+      }
+      for (const h of this.hooks.dadFailed) h(ia);
     } else {
       ia.flags &= ~(IN6_IFF.TENTATIVE | IN6_IFF.OPTIMISTIC);
+      if (st?.disabled && isLinkLocal(ia.addr)) {
+        st.disabled = false;
+        this.log.log('info', 'nd6', `${ia.ifp.name}: IPv6 enabled again`);
+      }
       this.log.log('info', 'nd6', `${ia.ifp.name}: ${formatIn6(ia.addr)} is preferred (DAD complete)`);
     }
   }

@@ -107,6 +107,11 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     s.ifDown++;
     return 'ENETDOWN';
   }
+  // A disabled interface (duplicated link-local) still carries ND (hop limit 255), so DAD can be retried.
+  if (ip6.if6Of(ifp)?.disabled && o.hlim !== 255) {
+    s.ifDisabled++;
+    return 'ENETDOWN';
+  }
 
   // Source.
   let src: Uint8Array;
@@ -148,9 +153,8 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     pkt.buf,
     at,
   );
-  s.localOut++;
-
   if (loopTo) {
+    s.localOut++;
     s.looped++;
     return loopback(ip6, pkt, loopTo);
   }
@@ -159,6 +163,8 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     s.tooBig++;
     return 'EMSGSIZE';
   }
+  // Counted once the packet is known to leave: a packet dropped above counts only under its reason.
+  s.localOut++;
   if (mcast) {
     if (o.mcastLoop !== false && ip6.if6Of(ifp)?.isMember(dst)) {
       s.mcastLooped++;

@@ -11,6 +11,7 @@ export function ip6Counters() {
     badScope: 'packets dropped: scope violation (loopback address from a link, zone mismatch)',
     notMember: 'multicast packets dropped: group not joined on the interface',
     notForUs: 'packets dropped: destination not ours (forwarding is off)',
+    ifDisabled: 'packets dropped: IPv6 disabled on the interface (duplicated link-local address)',
     tentative: 'packets dropped: destination address still tentative or duplicated',
     noProto: 'packets dropped: unknown next header (Parameter Problem sent)',
     tooManyHeaders: 'packets dropped: header chain longer than the nesting limit',

@@ -313,6 +313,26 @@ export class Nd6 {
     void isRouterKnown;
   }
 
+  /** A router's link-layer address, from an RA's source link-layer option (§6.3.4): IsRouter is set. */
+  learnRouter(ifp: Ifnet, addr: Uint8Array, ll: Uint8Array): void {
+    this.learn(ifp, addr, ll, true);
+    const n = this.cache.get(ifp, addr);
+    if (n) n.isRouter = true;
+  }
+
+  /** An RA without a link-layer option still tells us the sender is a router. */
+  markRouter(ifp: Ifnet, addr: Uint8Array): void {
+    const n = this.cache.get(ifp, addr);
+    if (n) n.isRouter = true;
+  }
+
+  /** §8.3: a redirect's target link-layer option; the target is a router unless it is the destination. */
+  learnFromRedirect(ifp: Ifnet, target: Uint8Array, ll: Uint8Array, isRouter: boolean): void {
+    this.learn(ifp, target, ll, isRouter);
+    const n = this.cache.get(ifp, target);
+    if (n) n.isRouter = isRouter;
+  }
+
   sendNs(ifp: Ifnet, target: Uint8Array, dst: Uint8Array, nonce: Uint8Array | null): void {
     const dad = nonce !== null;
     // §4.3: SLLA is included unless the source is unspecified (DAD).
