@@ -1,10 +1,12 @@
 /**
- * tap6 — the command-line tool. One command, subcommands in the BSD manner.
- * Today: `probe` (a self-test of the TAP binding and link layer against the
- * kernel). The daemon (`up`) and its control-socket clients (ifconfig, ndp,
- * ping6, netstat, ...) arrive with the IPv6 layer.
+ * tap6 — the command-line tool. One command, subcommands in the BSD manner:
+ * `up` runs a stack on a TAP and serves a control socket; ifconfig, ndp,
+ * route, netstat and ping6 talk to it; `probe` is a self-test of the TAP
+ * binding and link layer against the kernel.
  */
 import { parseArgs } from 'node:util';
+import { type Io, USAGES, runClientCommand } from './cli.ts';
+import { UP_USAGE, runUp } from './daemon.ts';
 import { probe } from './probe.ts';
 
 const VERSION = '0.1.0';
@@ -12,16 +14,42 @@ const VERSION = '0.1.0';
 const USAGE = `usage: tap6 <command> [options]
 
 commands:
+  ${UP_USAGE}
+        run a stack on the TAP NAME (created if missing) in the foreground and
+        serve the control socket (default /run/tap6/NAME.sock) until Ctrl-C.
+  ${USAGES['ifconfig']}
+        show interfaces and addresses; add (alias) or remove (-alias) an address
+  ${USAGES['ndp']}
+        show the neighbor cache
+  ${USAGES['route']}
+        show the routing table
+  ${USAGES['netstat']}
+        show counters by protocol (-s; -z: zero counters too) or the routing table (-r)
+  ${USAGES['ping6']}
+        send ICMPv6 echo requests from the stack (exit 0: replies, 1: none, 2: error)
   probe [--pcap FILE] [--count N]
         create a network namespace and a TAP, put the kernel on the far side,
         exchange frames with it (ICMPv6 echo, its RS and MLD reports) and
         report what crossed; removes everything afterwards. Needs root.
   version
-  help`;
+  help
+
+The client commands find the daemon's socket in /run/tap6 (the only one there)
+or take --ctl PATH. --json prints the daemon's JSON answer.`;
+
+function processIo(signal?: AbortSignal): Io {
+  return {
+    out: (l) => process.stdout.write(`${l}\n`),
+    err: (l) => process.stderr.write(`${l}\n`),
+    ...(signal ? { signal } : {}),
+  };
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    case 'up':
+      return runUp(rest, processIo());
     case 'probe': {
       const { values } = parseArgs({
         args: rest,
@@ -42,8 +70,18 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
       console.log(USAGE);
       return cmd === undefined ? 1 : 0;
-    default:
-      throw new UsageError(`unknown command '${cmd}'`);
+    default: {
+      let signal: AbortSignal | undefined;
+      if (cmd === 'ping6') {
+        // The first Ctrl-C stops pinging and prints the summary; a second one kills.
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        signal = ac.signal;
+      }
+      const code = await runClientCommand(cmd, rest, processIo(signal));
+      if (code === undefined) throw new UsageError(`unknown command '${cmd}'`);
+      return code;
+    }
   }
 }
 

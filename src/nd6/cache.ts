@@ -26,6 +26,8 @@ export interface Neighbor {
   /** Solicitations sent in the current INCOMPLETE or PROBE phase. */
   probes: number;
   timer: Timer | null;
+  /** Clock time the pending timer fires (DELAY, PROBE, INCOMPLETE retransmissions). */
+  timerDue: number;
   /** Clock time REACHABLE lapses to STALE (checked lazily on use). */
   reachableUntil: number;
   /** Clock time of the last use or update (LRU for eviction). */
@@ -56,6 +58,7 @@ export class NeighborCache {
       queue: [],
       probes: 0,
       timer: null,
+      timerDue: 0,
       reachableUntil: 0,
       touched: now,
     };

@@ -178,6 +178,7 @@ export class Nd6 {
 
   private arm(n: Neighbor, ms: number, fn: () => void): void {
     n.timer?.cancel();
+    n.timerDue = this.now + ms;
     n.timer = this.ip6.clock.timer(ms, () => {
       n.timer = null;
       fn();
@@ -492,6 +493,7 @@ export class Nd6 {
     return this.cache.all().map((n) => {
       let expires: number | null = null;
       if (n.state === 'REACHABLE') expires = Math.max(0, n.reachableUntil - now);
+      else if (n.timer) expires = Math.max(0, n.timerDue - now);
       return {
         addr: n.addr,
         zone: n.ifp.index,

@@ -1,0 +1,290 @@
+/**
+ * The client commands against an in-process daemon: a stack on a virtual
+ * link with a peer stack, its control server on a temporary socket.
+ */
+import test from 'ava';
+import { runClientCommand } from '../../tools/cli.ts';
+import type { IfconfigResult, NdpResult, NetstatResult, RouteResult } from '../../tools/handlers.ts';
+import { capture, rig } from './rig.ts';
+
+const run = (argv: string[], io = capture()) => runClientCommand(argv[0]!, argv.slice(1), io).then((code) => ({ code, io }));
+
+test('ifconfig prints every interface BSD-style: flags, ether, inet6 with prefixlen and scopeid', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['ifconfig', '--ctl', r.path]);
+  t.is(code, 0);
+  t.deepEqual(io.errs, []);
+  t.deepEqual(io.lines, [
+    'lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384',
+    '\tinet6 ::1 prefixlen 128',
+    '\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1',
+    'tap0: flags=8043<UP,BROADCAST,RUNNING,MULTICAST> mtu 1500',
+    '\tether 02:00:00:00:00:01',
+    '\tinet6 fe80::ff:fe00:1%tap0 prefixlen 64 scopeid 0x2',
+  ]);
+});
+
+test('ifconfig IF --json gives the raw result: addresses, flags, scope ids, groups, ND variables', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['ifconfig', 'tap0', '--json', '--ctl', r.path]);
+  t.is(code, 0);
+  const res = JSON.parse(io.text) as IfconfigResult;
+  t.is(res.interfaces.length, 1);
+  const i = res.interfaces[0]!;
+  t.like(i, { name: 'tap0', index: 2, type: 'ether', flags: 0x8043, mtu: 1500, ether: '02:00:00:00:00:01' });
+  t.deepEqual(i.flagNames, ['UP', 'BROADCAST', 'RUNNING', 'MULTICAST']);
+  t.deepEqual(i.addrs, [
+    { addr: 'fe80::ff:fe00:1', text: 'fe80::ff:fe00:1%tap0', plen: 64, flags: 0, flagNames: [], scopeid: 2, pltime: null, vltime: null },
+  ]);
+  t.true(i.groups.includes('ff02::1%tap0'));
+  t.true(i.groups.includes('ff02::1:ff00:1%tap0'));
+  t.like(i.nd, { curHopLimit: 64, dadTransmits: 0 });
+});
+
+test('ifconfig of an unknown interface: one line, exit 1', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['ifconfig', 'tap9', '--ctl', r.path]);
+  t.is(code, 1);
+  t.deepEqual(io.errs, ['tap6: ifconfig: tap9: no such interface']);
+  t.deepEqual(io.lines, []);
+});
+
+test('ifconfig IF inet6 ADDR/PLEN adds an address with its routes; -alias removes it', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  let res = await run(['ifconfig', 'tap0', 'inet6', '2001:db8::1/64', 'pltime', '100', 'vltime', '200', '--ctl', r.path]);
+  t.is(res.code, 0);
+  t.deepEqual(res.io.errs, []);
+  res = await run(['ifconfig', 'tap0', 'inet6', '2001:db8:1::1', 'prefixlen', '48', 'alias', '--ctl', r.path]);
+  t.is(res.code, 0);
+  res = await run(['ifconfig', 'tap0', '--ctl', r.path]);
+  t.true(res.io.lines.includes('\tinet6 2001:db8::1 prefixlen 64 pltime 100 vltime 200'), res.io.text);
+  t.true(res.io.lines.includes('\tinet6 2001:db8:1::1 prefixlen 48'), res.io.text);
+  res = await run(['route', '--json', '--ctl', r.path]);
+  const routes = (JSON.parse(res.io.text) as RouteResult).routes.map((x) => `${x.destination} ${x.gateway} ${x.flagNames} ${x.netif}`);
+  t.true(routes.includes('2001:db8::/64 link#2 UC tap0'), routes.join('\n'));
+  t.true(routes.includes('2001:db8::1 link#1 UHl lo0'), routes.join('\n'));
+
+  res = await run(['ifconfig', 'tap0', 'inet6', '2001:db8::1', '-alias', '--ctl', r.path]);
+  t.is(res.code, 0);
+  res = await run(['ifconfig', 'tap0', '--ctl', r.path]);
+  t.false(res.io.text.includes('2001:db8::1 '), res.io.text);
+  t.true(res.io.text.includes('2001:db8:1::1'));
+  res = await run(['route', '--ctl', r.path]);
+  t.false(/^2001:db8::\/64 /m.test(res.io.text), res.io.text);
+});
+
+test('ifconfig address errors: bad address, bad prefix length, duplicate, not configured, unknown interface', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const cases: [string[], number, string][] = [
+    [['tap0', 'inet6', '2001:db8::zz/64'], 1, 'tap6: ifconfig: 2001:db8::zz/64: not an IPv6 address'],
+    [['tap0', 'inet6', '2001:db8::1/129'], 1, "tap6: ifconfig: 2001:db8::1/129: bad prefix length '129' (0..128)"],
+    [['tap0', 'inet6', 'fe80::2%veth7/64'], 1, "tap6: ifconfig: fe80::2%veth7/64: zone 'veth7' is not interface tap0"],
+    [['tap0', 'inet6', 'ff02::5/64'], 1, 'tap6: ifconfig: ff02::5 cannot be an interface address'],
+    [['tap0', 'inet6', '2001:db8::7', '-alias'], 1, 'tap6: ifconfig: 2001:db8::7 is not configured on tap0'],
+    [['tap9', 'inet6', '2001:db8::1/64'], 1, 'tap6: ifconfig: tap9: no such interface'],
+    [['tap0', 'inet', '192.0.2.1/24'], 64, "tap6: ifconfig: address family 'inet' is not supported (only inet6)"],
+    [['tap0', 'inet6'], 64, 'tap6: ifconfig: inet6 needs an address, e.g. 2001:db8::1/64'],
+    [['tap0', 'inet6', '2001:db8::1/64', 'frobnicate'], 64, "tap6: ifconfig: unknown word 'frobnicate'"],
+    [['--bogus'], 64, "tap6: ifconfig: unknown option '--bogus'"],
+  ];
+  for (const [argv, want, line] of cases) {
+    const { code, io } = await run(['ifconfig', ...argv, '--ctl', r.path]);
+    t.is(code, want, argv.join(' '));
+    t.is(io.errs[0], line, argv.join(' '));
+    t.is(io.lines.length, 0);
+  }
+  t.is((await run(['ifconfig', 'tap0', 'inet6', '2001:db8::1/64', '--ctl', r.path])).code, 0);
+  const dup = await run(['ifconfig', 'tap0', 'inet6', '2001:db8::1/64', '--ctl', r.path]);
+  t.is(dup.code, 1);
+  t.regex(dup.io.errs[0]!, /^tap6: ifconfig: 2001:db8::1 already configured on tap0: File exists$/);
+});
+
+test('ping6 to the peer: iputils output, exit 0; then ndp -a shows it and netstat -s counts the echoes', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['ping6', '-c', '3', '-i', '0.02', '-W', '2', '--ctl', r.path, r.peer]);
+  t.is(code, 0, io.errs.join('\n'));
+  t.is(io.lines[0], `PING ${r.peer}(${r.peer}) 56 data bytes`);
+  for (let seq = 1; seq <= 3; seq++) {
+    t.true(
+      io.lines.some((l) => new RegExp(`^64 bytes from ${r.peer.replace(/\./g, '\\.')}: icmp_seq=${seq} ttl=64 time=[0-9.]+ ms$`).test(l)),
+      io.text,
+    );
+  }
+  const i = io.lines.indexOf(`--- ${r.peer} ping statistics ---`);
+  t.true(i > 0, io.text);
+  t.is(io.lines[i - 1], '');
+  t.regex(io.lines[i + 1]!, /^3 packets transmitted, 3 received, 0% packet loss, time [0-9]+ms$/);
+  t.regex(io.lines[i + 2]!, /^rtt min\/avg\/max\/mdev = [0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3} ms$/);
+
+  const ndp = await run(['ndp', '-a', '--ctl', r.path]);
+  t.is(ndp.code, 0);
+  t.regex(ndp.io.lines[0]!, /^Neighbor +Linklayer Address +Netif +Expire +S +Flags$/);
+  const row = ndp.io.lines.find((l) => l.startsWith(r.peer));
+  t.truthy(row, ndp.io.text);
+  t.regex(row!, /^fe80::ff:fe00:2%tap0 +02:00:00:00:00:02 +tap0 +[0-9]+s +R$/);
+  const nj = JSON.parse((await run(['ndp', '-a', '--json', '--ctl', r.path])).io.text) as NdpResult;
+  t.like(nj.neighbors.find((n) => n.text === r.peer), { lladdr: '02:00:00:00:00:02', state: 'REACHABLE', isRouter: false, ifname: 'tap0', zone: 2 });
+
+  const ns = await run(['netstat', '-s', '-p', 'icmp6', '--ctl', r.path]);
+  t.is(ns.code, 0);
+  t.is(ns.io.lines[0], 'icmp6:');
+  t.true(ns.io.lines.includes('\t3 echo replies matched to a request'), ns.io.text);
+  const out = ns.io.lines.indexOf('\tOutput histogram:');
+  const inp = ns.io.lines.indexOf('\tInput histogram:');
+  t.true(out > 0 && inp > out, ns.io.text);
+  t.true(ns.io.lines.slice(out, inp).includes('\t\techo: 3'), ns.io.text);
+  t.true(ns.io.lines.slice(inp).includes('\t\techo reply: 3'), ns.io.text);
+  const peerCounted = r.b.icmp6.stats.c.echoReplies;
+  t.is(peerCounted, 3);
+});
+
+test('netstat -s prints every counter set by protocol; -z adds zero counters; -p if selects interfaces; --json is structured', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const all = await run(['netstat', '-s', '--ctl', r.path]);
+  t.is(all.code, 0);
+  for (const h of ['ip6:', 'icmp6:', 'nd6:', 'if lo0:', 'if tap0:']) t.true(all.io.lines.includes(h), `${h}\n${all.io.text}`);
+  t.false(all.io.lines.some((l) => /^\t0 /.test(l)), 'zero counters are left out');
+  const z = await run(['netstat', '-s', '-z', '-p', 'nd6', '--ctl', r.path]);
+  t.true(z.io.lines.includes('\t0 duplicate addresses detected'), z.io.text);
+  const ifs = await run(['netstat', '-s', '-p', 'if', '--ctl', r.path]);
+  t.deepEqual(
+    ifs.io.lines.filter((l) => !l.startsWith('\t')),
+    ['if lo0:', 'if tap0:'],
+  );
+  const j = JSON.parse((await run(['netstat', '-s', '--json', '--ctl', r.path])).io.text) as NetstatResult;
+  const icmp = j.sets.find((s) => s.name === 'icmp6')!;
+  t.truthy(icmp.histograms);
+  t.true(icmp.counters.some((c) => c.name === 'inMsgs' && c.description === 'messages received'));
+  const bad = await run(['netstat', '-s', '-p', 'ipx', '--ctl', r.path]);
+  t.is(bad.code, 1);
+  t.regex(bad.io.errs[0]!, /^tap6: netstat: unknown protocol 'ipx' \(known: .*icmp6.*\)$/);
+  const usage = await run(['netstat', '--ctl', r.path]);
+  t.is(usage.code, 64);
+  t.is(usage.io.errs[0], 'tap6: netstat: choose -s (statistics) or -r (routing table)');
+});
+
+test('route lists the link-local prefixes as connected routes and our addresses as local routes', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['route', '--ctl', r.path]);
+  t.is(code, 0);
+  t.deepEqual(io.lines.slice(0, 3), ['Routing tables', '', 'Internet6:']);
+  t.regex(io.lines[3]!, /^Destination +Gateway +Flags +Netif +Expire +Use$/);
+  const rows = io.lines.slice(4).map((l) => l.split(/ +/));
+  t.deepEqual(
+    rows.find((c) => c[0] === 'fe80::%tap0/64'),
+    ['fe80::%tap0/64', 'link#2', 'UC', 'tap0', '0'],
+  );
+  t.deepEqual(
+    rows.find((c) => c[0] === '::1'),
+    ['::1', 'link#1', 'UHl', 'lo0', '0'],
+  );
+  const nr = await run(['netstat', '-rn', '--ctl', r.path]);
+  t.deepEqual(nr.io.lines, io.lines);
+});
+
+test('ping6 to an address nobody has: timeouts, 100% loss, exit 1', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['ping6', '-c', '2', '-i', '0.02', '-W', '0.15', '--ctl', r.path, 'fe80::99%tap0']);
+  t.is(code, 1);
+  t.deepEqual(io.lines.slice(0, 3), ['PING fe80::99%tap0(fe80::99%tap0) 56 data bytes', 'Request timeout for icmp_seq 1', 'Request timeout for icmp_seq 2']);
+  t.regex(io.text, /\n2 packets transmitted, 0 received, 100% packet loss, time [0-9]+ms$/);
+  t.false(io.text.includes('rtt min'));
+});
+
+test('ping6 errors: missing zone, bad address, no route, unknown -I: one line each, exit 2', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const cases: [string[], string][] = [
+    [['fe80::1'], 'tap6: ping6: fe80::1: a link-local address needs a zone, e.g. fe80::1%tap0'],
+    [['2001:db8::zz'], "tap6: ping6: '2001:db8::zz' is not an IPv6 address"],
+    [['fe80::1%tap7'], "tap6: ping6: fe80::1%tap7: no such interface 'tap7'"],
+    [['-I', 'tap9', 'fe80::1'], 'tap6: ping6: tap9: no such interface'],
+    [['2001:db8::5'], 'tap6: ping6: 2001:db8::5: Network is unreachable'],
+  ];
+  for (const [argv, line] of cases) {
+    const { code, io } = await run(['ping6', '-c', '1', '--ctl', r.path, ...argv]);
+    t.is(code, 2, argv.join(' '));
+    t.is(io.errs.length, 1, io.errs.join('\n'));
+    t.is(io.errs[0], line);
+    t.false(io.text.includes('statistics'));
+  }
+  const withIf = await run(['ping6', '-c', '1', '-i', '0.01', '-W', '2', '-I', 'tap0', '--ctl', r.path, r.peer.replace(/%tap0$/, '')]);
+  t.is(withIf.code, 0, withIf.io.errs.join('\n'));
+});
+
+test('ping6 usage errors exit 64', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const cases: [string[], string][] = [
+    [[], 'tap6: ping6: missing destination'],
+    [['-c', 'x', r.peer], "tap6: ping6: -c: expected an integer in 1..1000000000, got 'x'"],
+    [['-c', '0', r.peer], "tap6: ping6: -c: expected an integer in 1..1000000000, got '0'"],
+    [['-s', '70000', r.peer], "tap6: ping6: -s: expected an integer in 0..65527, got '70000'"],
+    [['-t', '256', r.peer], "tap6: ping6: -t: expected an integer in 1..255, got '256'"],
+    [['-q', r.peer], "tap6: ping6: Unknown option '-q'"],
+    [[r.peer, 'extra'], `tap6: ping6: one destination only, got ${r.peer} extra`],
+  ];
+  for (const [argv, line] of cases) {
+    const { code, io } = await run(['ping6', '--ctl', r.path, ...argv]);
+    t.is(code, 64, argv.join(' '));
+    t.is(io.errs[0], line);
+    t.regex(io.errs[1]!, /^usage: tap6 ping6 /);
+  }
+});
+
+test('ping6 without -c runs until interrupted, then prints the summary so far', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const ac = new AbortController();
+  const io = capture({ signal: ac.signal });
+  const p = run(['ping6', '-i', '0.02', '--ctl', r.path, r.peer], io);
+  await new Promise((res) => setTimeout(res, 200));
+  ac.abort();
+  const { code } = await p;
+  t.is(code, 0);
+  const m = /\n([0-9]+) packets transmitted, ([0-9]+) received, /.exec(io.text);
+  t.truthy(m, io.text);
+  t.true(Number(m![1]) >= 2);
+  t.true(Number(m![2]) >= 1);
+  t.true(io.text.includes('rtt min/avg/max/mdev = '));
+  // The client hung up; the daemon forgets the connection (and its ping, already cancelled).
+  for (let i = 0; i < 50 && r.server.clients > 0; i++) await new Promise((res) => setTimeout(res, 10));
+  t.is(r.server.clients, 0);
+});
+
+test('ping6 -s sets the data size and the header shows it', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const { code, io } = await run(['ping6', '-c', '1', '-s', '100', '-W', '2', '--ctl', r.path, r.peer]);
+  t.is(code, 0);
+  t.is(io.lines[0], `PING ${r.peer}(${r.peer}) 100 data bytes`);
+  t.regex(io.lines[1]!, /^108 bytes from /);
+});
+
+test('no daemon: the client says how to start one', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const empty = `${r.dir}/empty`;
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(empty);
+  for (const cmd of ['ifconfig', 'ndp', 'route']) {
+    const { code, io } = await run([cmd], capture({ ctlDir: empty }));
+    t.is(code, 1);
+    t.deepEqual(io.errs, [`tap6: no daemon running (no control socket in ${empty}); start one with: tap6 up --tap NAME`]);
+  }
+  const ping = await run(['ping6', 'fe80::1%tap0'], capture({ ctlDir: empty }));
+  t.is(ping.code, 2);
+  // The only socket in the directory is found without --ctl.
+  const found = await run(['ifconfig', 'lo0'], capture({ ctlDir: r.dir }));
+  t.is(found.code, 0, found.io.errs.join('\n'));
+  t.is(found.io.lines[0], 'lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384');
+});

@@ -1,0 +1,92 @@
+/** Text formatting of the tools, without a daemon. */
+import test from 'ava';
+import { formatIfconfig, formatNdp, formatRoutes, formatRtt, ndpExpire, pingSummary, rttStats, sec2str, table } from '../../tools/format.ts';
+import type { IfInfo, NeighborJson } from '../../tools/handlers.ts';
+
+test('sec2str prints durations as BSD ndp does', (t) => {
+  t.is(sec2str(0), '0s');
+  t.is(sec2str(23), '23s');
+  t.is(sec2str(65), '1m5s');
+  t.is(sec2str(7203), '2h0m3s');
+  t.is(sec2str(86409), '1d0h0m9s');
+});
+
+test('round-trip times keep three significant digits like iputils', (t) => {
+  t.is(formatRtt(0.0456), '0.046');
+  t.is(formatRtt(1.2345), '1.23');
+  t.is(formatRtt(12.345), '12.3');
+  t.is(formatRtt(123.4), '123');
+});
+
+test('ping summary: loss in %g style, errors, rtt line only with replies', (t) => {
+  t.deepEqual(pingSummary('fe80::1%tap0', { transmitted: 3, received: 2, errors: 0, timeMs: 2003, rtt: rttStats([1, 2]) }), [
+    '--- fe80::1%tap0 ping statistics ---',
+    '3 packets transmitted, 2 received, 33.3333% packet loss, time 2003ms',
+    'rtt min/avg/max/mdev = 1.000/1.500/2.000/0.500 ms',
+  ]);
+  t.deepEqual(pingSummary('x', { transmitted: 2, received: 0, errors: 2, timeMs: 5, rtt: null }), [
+    '--- x ping statistics ---',
+    '2 packets transmitted, 0 received, +2 errors, 100% packet loss, time 5ms',
+  ]);
+  t.is(rttStats([]), null);
+});
+
+test('table pads columns to their widest cell and trims line ends', (t) => {
+  t.deepEqual(table(['A', 'Bee', 'C'], ['l', 'r', 'l'], [['xyz', '1', ''], ['', '22', 'q']]), ['A   Bee C', 'xyz   1', '     22 q']);
+});
+
+const nb = (o: Partial<NeighborJson>): NeighborJson => ({
+  addr: 'fe80::1',
+  text: 'fe80::1%tap0',
+  ifname: 'tap0',
+  zone: 2,
+  lladdr: '02:00:00:00:00:01',
+  state: 'REACHABLE',
+  isRouter: false,
+  expire: 23,
+  ...o,
+});
+
+test('ndp -a: state letters, router flag, (incomplete), expire words', (t) => {
+  t.is(ndpExpire(nb({})), '23s');
+  t.is(ndpExpire(nb({ expire: 0 })), 'expired');
+  t.is(ndpExpire(nb({ state: 'STALE', expire: null })), 'permanent');
+  t.is(ndpExpire(nb({ state: 'INCOMPLETE', expire: null })), '-');
+  t.deepEqual(formatNdp([nb({ isRouter: true }), nb({ text: 'fe80::2%tap0', lladdr: null, state: 'INCOMPLETE', expire: 3 }), nb({ state: 'DELAY', expire: 5 }), nb({ state: 'PROBE', expire: 1 })]), [
+    'Neighbor     Linklayer Address Netif Expire S Flags',
+    'fe80::1%tap0 02:00:00:00:00:01  tap0 23s    R R',
+    'fe80::2%tap0 (incomplete)       tap0 3s     I',
+    'fe80::1%tap0 02:00:00:00:00:01  tap0 5s     D',
+    'fe80::1%tap0 02:00:00:00:00:01  tap0 1s     P',
+  ]);
+});
+
+test('ifconfig: address state words, lifetimes when finite, no ether line without a link address', (t) => {
+  const i: IfInfo = {
+    name: 'tap0',
+    index: 2,
+    type: 'ether',
+    flags: 0x8043,
+    flagNames: ['UP', 'BROADCAST', 'RUNNING', 'MULTICAST'],
+    mtu: 1500,
+    ether: null,
+    addrs: [
+      { addr: '2001:db8::1', text: '2001:db8::1', plen: 64, flags: 0x52, flagNames: ['tentative', 'deprecated', 'autoconf'], scopeid: null, pltime: 0, vltime: 3600 },
+    ],
+    groups: [],
+    nd: null,
+  };
+  t.deepEqual(formatIfconfig([i]), [
+    'tap0: flags=8043<UP,BROADCAST,RUNNING,MULTICAST> mtu 1500',
+    '\tinet6 2001:db8::1 prefixlen 64 tentative deprecated autoconf pltime 0 vltime 3600',
+  ]);
+});
+
+test('routes: header and an expiring gateway route', (t) => {
+  t.deepEqual(
+    formatRoutes([
+      { destination: '::/0', dst: '::', plen: 0, gateway: 'fe80::1%tap0', flags: 3, flagNames: 'UG', netif: 'tap0', ifindex: 2, origin: 'ra', expire: 1800, mtu: 0, use: 4 },
+    ]),
+    ['Routing tables', '', 'Internet6:', 'Destination Gateway      Flags Netif Expire Use', '::/0        fe80::1%tap0 UG     tap0   1800   4'],
+  );
+});

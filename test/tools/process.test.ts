@@ -1,0 +1,152 @@
+/**
+ * The real tap6 process: exit statuses and stderr of the client commands
+ * against an in-process daemon, and (with root and /dev/net/tun) the daemon
+ * itself on a TAP — start, serve, stop on SIGINT, clean up, start errors.
+ */
+import test from 'ava';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tapUnavailableReason } from '../../src/link/tap/index.ts';
+import { runClientCommand } from '../../tools/cli.ts';
+import { runUp } from '../../tools/daemon.ts';
+import { capture, rig } from './rig.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const TAP6 = ['--import=tsx', join(root, 'tools/tap6.ts')];
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function tap6(args: string[]): Promise<Ran> {
+  return new Promise((res) => {
+    execFile(process.execPath, [...TAP6, ...args], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+test('the CLI process: exit statuses 0, 1, 2, 64 and one-line errors without stack traces', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const ctl = ['--ctl', r.path];
+  // Few processes: each one costs a node + tsx start.
+  const [reply, noReply, noZone, usage] = await Promise.all([
+    tap6(['ping6', '-c', '1', '-W', '10', ...ctl, r.peer]),
+    tap6(['ping6', '-c', '1', '-W', '0.2', ...ctl, 'fe80::99%tap0']),
+    tap6(['ping6', ...ctl, 'fe80::1']),
+    tap6(['ndp', '-x', ...ctl]),
+  ]);
+  t.is(reply.code, 0, reply.stderr);
+  t.regex(reply.stdout, new RegExp(`^PING ${r.peer}\\(${r.peer}\\) 56 data bytes\n64 bytes from ${r.peer}: icmp_seq=1 ttl=64 time=`));
+  t.regex(reply.stdout, /\n1 packets transmitted, 1 received, 0% packet loss, time [0-9]+ms\nrtt min\/avg\/max\/mdev = /);
+  t.is(noReply.code, 1);
+  t.regex(noReply.stdout, /\n1 packets transmitted, 0 received, 100% packet loss/);
+  t.is(noZone.code, 2);
+  t.is(noZone.stdout, '');
+  t.is(noZone.stderr, 'tap6: ping6: fe80::1: a link-local address needs a zone, e.g. fe80::1%tap0\n');
+  t.is(usage.code, 64);
+  t.regex(usage.stderr, /^tap6: ndp: Unknown option '-x'\nusage: tap6 ndp/);
+  for (const x of [reply, noReply, noZone, usage]) t.false(/\n\s+at /.test(x.stderr), x.stderr);
+});
+
+/** runUp in this process, stopped by the returned function. */
+function upInProcess(argv: string[]) {
+  const io = capture();
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((res) => (stop = res));
+  return { io, stop, done: runUp(argv, { ...io, stop: stopped }) };
+}
+
+test('tap6 up: argument errors are one line and exit 64, before anything is opened', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /^tap6: up: --tap NAME is required$/],
+    [['--tap', 't6x0', '--mtu', '1000'], /^tap6: up: --mtu must be an integer 1280\.\.65521, got '1000'$/],
+    [['--tap', 't6x0', '--mtu', '15x'], /^tap6: up: --mtu must be an integer 1280\.\.65521, got '15x'$/],
+    [['--tap', 't6x0', '--log-level', 'loud'], /^tap6: up: --log-level must be one of debug, info, warn, error, got 'loud'$/],
+    [['--tap', '0bad name'], /^tap6: up: --tap: bad interface name '0bad name'/],
+    [['--tap', 't6x0', '--frob'], /^tap6: up: Unknown option '--frob'$/],
+  ];
+  for (const [argv, re] of cases) {
+    const u = upInProcess(argv);
+    t.is(await u.done, 64, argv.join(' '));
+    t.regex(u.io.errs[0]!, re);
+    t.regex(u.io.errs[1]!, /^usage: tap6 up --tap NAME/);
+    t.deepEqual(u.io.lines, []);
+  }
+});
+
+const unavailable = tapUnavailableReason();
+const tapTest = unavailable === undefined ? test.serial : test.skip;
+const title = (s: string) => (unavailable === undefined ? s : `${s} (skipped: ${unavailable})`);
+
+function linkExists(name: string): boolean {
+  try {
+    execFileSync('ip', ['link', 'show', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `tap6 up` and resolves once it has printed its interface (DAD done). */
+function startDaemon(args: string[]): { child: ChildProcess; out: () => string; err: () => string; ready: Promise<void>; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [...TAP6, 'up', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const ready = new Promise<void>((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/ scopeid 0x/.test(out)) res();
+    });
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    void exited.then((c) => rej(new Error(`tap6 up exited (${c}) before it was ready: ${err}`)));
+  });
+  ready.catch(() => {});
+  return { child, out: () => out, err: () => err, ready, exited };
+}
+
+tapTest(title('tap6 up on a TAP: serves the control socket, refuses a second daemon, stops cleanly on SIGINT'), async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tap6-up-'));
+  const name = `t6u${process.pid.toString(36)}`.slice(0, 15);
+  const path = join(dir, 'up.sock');
+  const d = startDaemon(['--tap', name, '--ctl', path, '--pcap', join(dir, 'up.pcap'), '--log-level', 'warn']);
+  t.teardown(() => {
+    if (d.child.exitCode === null) d.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await d.ready;
+  t.regex(d.out(), new RegExp(`^tap6: ${name} up \\(index 2\\), control socket ${path.replace(/[.]/g, '\\.')}\n${name}: flags=8043<UP,BROADCAST,RUNNING,MULTICAST> mtu 1500\n\tether `));
+  t.true(linkExists(name));
+
+  const io = capture();
+  t.is(await runClientCommand('ifconfig', [name, '--ctl', path], io), 0, io.errs.join('\n'));
+  t.regex(io.lines[2]!, new RegExp(`^\tinet6 fe80::[0-9a-f:]+%${name} prefixlen 64 scopeid 0x2$`));
+
+  // A second daemon on the same socket, or on the same TAP, says why and leaves the first alone.
+  const again = upInProcess(['--tap', `${name}b`, '--ctl', path]);
+  t.is(await again.done, 1);
+  t.deepEqual(again.io.errs, [`tap6: up: a daemon is already listening on ${path}`]);
+  const busy = upInProcess(['--tap', name, '--ctl', join(dir, 'other.sock'), '--log-level', 'warn']);
+  t.is(await busy.done, 1);
+  t.is(busy.io.errs.length, 1);
+  t.regex(busy.io.errs[0]!, new RegExp(`^tap6: up: TAP ${name} is busy`));
+  t.false(existsSync(join(dir, 'other.sock')), 'the failed daemon removed its socket');
+  t.true(existsSync(path));
+  t.is(await runClientCommand('route', ['--ctl', path], capture()), 0, 'the first daemon still answers');
+
+  d.child.kill('SIGINT');
+  t.is(await d.exited, 0);
+  t.regex(d.out(), /tap6: stopped\n$/);
+  t.false(existsSync(path), 'socket file removed');
+  t.false(linkExists(name), 'TAP gone');
+  t.true(existsSync(join(dir, 'up.pcap')));
+  t.false(/\n\s+at /.test(d.err()), d.err());
+});

@@ -1,0 +1,311 @@
+/**
+ * The client commands of tap6: ifconfig, ndp, route, netstat, ping6. Each
+ * parses its arguments, asks the daemon over the control socket (ctl.ts)
+ * and prints text (format.ts) or, with --json, the daemon's JSON.
+ *
+ * Every command is `(argv, io) → exit status` and writes only through `io`,
+ * so tests run them in-process. Failures are one line on io.err; a wrong
+ * invocation exits 64 (EX_USAGE) with the command's usage line.
+ */
+import { parseArgs } from 'node:util';
+import { CtlClient, CtlError, resolveCtlPath } from './ctl.ts';
+import { formatIfconfig, formatNdp, formatNetstat, formatRoutes, pingHeader, pingReply, pingSummary, pingTimeout, RttStats } from './format.ts';
+import type { IfAddrInfo, IfconfigResult, NdpResult, NetstatResult, PingReplyEvent, PingResult, PingStart, RouteResult } from './handlers.ts';
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+  /** Aborted on Ctrl-C: ping6 stops and prints its summary. */
+  signal?: AbortSignal;
+  /** Directory searched for a daemon's socket when --ctl is not given (default /run/tap6). */
+  ctlDir?: string;
+}
+
+export const EX_USAGE = 64;
+
+export const USAGES: Record<string, string> = {
+  ifconfig: 'tap6 ifconfig [--ctl PATH] [--json] [-a | IF [inet6 ADDR[/PLEN] [prefixlen N] [alias | -alias | delete] [pltime S] [vltime S]]]',
+  ndp: 'tap6 ndp -a [--ctl PATH] [--json]',
+  route: 'tap6 route [-n] [--ctl PATH] [--json]',
+  netstat: 'tap6 netstat (-s [-p ip6|icmp6|nd6|if|...] [-z] | -r) [--ctl PATH] [--json]',
+  ping6: 'tap6 ping6 [-c COUNT] [-i SEC] [-s SIZE] [-I IF] [-W SEC] [-t HLIM] [--ctl PATH] DEST',
+};
+
+export class UsageError extends Error {}
+
+/** parseArgs' messages, first sentence only ("Unknown option '-x'"). */
+function parseArgsMessage(e: Error): string {
+  const m = e.message;
+  const i = m.indexOf('. ');
+  return i > 0 ? m.slice(0, i) : m.replace(/\.$/, '');
+}
+
+function isParseArgsError(e: unknown): e is Error {
+  const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
+
+/**
+ * Runs one client command; undefined if `cmd` is not one of them. Catches
+ * everything: usage mistakes (64), daemon errors (1, ping6: 2).
+ */
+export async function runClientCommand(cmd: string, argv: string[], io: Io): Promise<number | undefined> {
+  const fn = COMMANDS[cmd];
+  if (!fn) return undefined;
+  try {
+    return await fn(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError || isParseArgsError(e)) {
+      io.err(`tap6: ${cmd}: ${e instanceof UsageError ? e.message : parseArgsMessage(e)}`);
+      io.err(`usage: ${USAGES[cmd]}`);
+      return EX_USAGE;
+    }
+    const failCode = cmd === 'ping6' ? 2 : 1;
+    if (e instanceof ConnectFailure) {
+      io.err(`tap6: ${e.message}`);
+      return failCode;
+    }
+    if (e instanceof CtlError) {
+      io.err(`tap6: ${cmd}: ${e.message}`);
+      return failCode;
+    }
+    io.err(`tap6: ${cmd}: ${e instanceof Error ? e.message : String(e)}`);
+    return failCode;
+  }
+}
+
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
+  ifconfig: cmdIfconfig,
+  ndp: cmdNdp,
+  route: cmdRoute,
+  netstat: cmdNetstat,
+  ping6: cmdPing6,
+};
+
+/** Not a daemon error: finding or reaching the daemon failed (printed without the command name). */
+class ConnectFailure extends Error {}
+
+async function withClient<T>(ctl: string | undefined, io: Io, fn: (c: CtlClient) => Promise<T>): Promise<T> {
+  let c: CtlClient;
+  try {
+    c = await CtlClient.connect(resolveCtlPath(ctl, io.ctlDir));
+  } catch (e) {
+    throw new ConnectFailure(e instanceof Error ? e.message : String(e));
+  }
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
+function printJson(io: Io, v: unknown): void {
+  io.out(JSON.stringify(v, null, 2));
+}
+
+// ---- ifconfig -----------------------------------------------------------------------
+
+/** ifconfig takes BSD words such as '-alias', which parseArgs would read as options; so it is parsed by hand. */
+async function cmdIfconfig(argv: string[], io: Io): Promise<number> {
+  let ctl: string | undefined;
+  let json = false;
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--ctl') {
+      ctl = argv[++i];
+      if (ctl === undefined) throw new UsageError('--ctl needs a path');
+    } else if (a.startsWith('--ctl=')) ctl = a.slice(6);
+    else if (a === '--json') json = true;
+    else if (a === '-a' && words.length === 0) continue;
+    else if (a.startsWith('--') || (a.startsWith('-') && words.length < 3)) throw new UsageError(`unknown option '${a}'`);
+    else words.push(a);
+  }
+  const [ifname, family, addr, ...rest] = words;
+  if (family === undefined) {
+    return withClient(ctl, io, async (c) => {
+      const r = (await c.call('ifconfig', ifname !== undefined ? { ifname } : {})) as IfconfigResult;
+      if (json) printJson(io, r);
+      else for (const l of formatIfconfig(r.interfaces)) io.out(l);
+      return 0;
+    });
+  }
+  if (family !== 'inet6') throw new UsageError(`address family '${family}' is not supported (only inet6)`);
+  if (addr === undefined) throw new UsageError('inet6 needs an address, e.g. 2001:db8::1/64');
+  const args: Record<string, unknown> = { ifname, addr, op: 'add' };
+  for (let i = 0; i < rest.length; i++) {
+    const w = rest[i]!;
+    if (w === 'alias' || w === 'add') args['op'] = 'add';
+    else if (w === '-alias' || w === 'delete' || w === 'remove') args['op'] = 'delete';
+    else if (w === 'prefixlen' || w === 'pltime' || w === 'vltime') {
+      const v = rest[++i];
+      if (v === undefined || !/^[0-9]+$/.test(v)) throw new UsageError(`${w} needs a non-negative integer`);
+      args[w === 'prefixlen' ? 'plen' : w] = Number(v);
+    } else throw new UsageError(`unknown word '${w}'`);
+  }
+  return withClient(ctl, io, async (c) => {
+    const r = (await c.call('ifaddr', args)) as IfAddrInfo;
+    if (json) printJson(io, r);
+    return 0;
+  });
+}
+
+// ---- ndp, route, netstat ----------------------------------------------------------------
+
+async function cmdNdp(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { all: { type: 'boolean', short: 'a' }, numeric: { type: 'boolean', short: 'n' }, ctl: { type: 'string' }, json: { type: 'boolean' } },
+    strict: true,
+  });
+  return withClient(values.ctl, io, async (c) => {
+    const r = (await c.call('ndp')) as NdpResult;
+    if (values.json) printJson(io, r);
+    else for (const l of formatNdp(r.neighbors)) io.out(l);
+    return 0;
+  });
+}
+
+async function cmdRoute(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { numeric: { type: 'boolean', short: 'n' }, ctl: { type: 'string' }, json: { type: 'boolean' } },
+    strict: true,
+  });
+  return withClient(values.ctl, io, async (c) => {
+    const r = (await c.call('route')) as RouteResult;
+    if (values.json) printJson(io, r);
+    else for (const l of formatRoutes(r.routes)) io.out(l);
+    return 0;
+  });
+}
+
+async function cmdNetstat(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      stats: { type: 'boolean', short: 's' },
+      routes: { type: 'boolean', short: 'r' },
+      numeric: { type: 'boolean', short: 'n' },
+      proto: { type: 'string', short: 'p' },
+      zeros: { type: 'boolean', short: 'z' },
+      ctl: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (!values.stats && !values.routes) throw new UsageError('choose -s (statistics) or -r (routing table)');
+  if (values.stats && values.routes) throw new UsageError('-s and -r cannot be combined');
+  return withClient(values.ctl, io, async (c) => {
+    if (values.routes) {
+      const r = (await c.call('route')) as RouteResult;
+      if (values.json) printJson(io, r);
+      else for (const l of formatRoutes(r.routes)) io.out(l);
+      return 0;
+    }
+    const r = (await c.call('netstat', values.proto !== undefined ? { proto: values.proto } : {})) as NetstatResult;
+    if (values.json) printJson(io, r);
+    else for (const l of formatNetstat(r, values.zeros ?? false)) io.out(l);
+    return 0;
+  });
+}
+
+// ---- ping6 ----------------------------------------------------------------------------
+
+function numberOpt(v: string | undefined, name: string, lo: number, hi: number, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < lo || n > hi || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${name}: expected ${integer ? 'an integer' : 'a number'} in ${lo}..${hi}, got '${v}'`);
+  }
+  return n;
+}
+
+/**
+ * ping6 as iputils ping prints it. The daemon sends and times the requests
+ * and streams each outcome; Ctrl-C (io.signal) cancels the request and the
+ * summary covers what happened so far. Exit: 0 some reply, 1 no reply,
+ * 2 error (bad address, cannot send, no daemon).
+ */
+async function cmdPing6(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      count: { type: 'string', short: 'c' },
+      interval: { type: 'string', short: 'i' },
+      size: { type: 'string', short: 's' },
+      interface: { type: 'string', short: 'I' },
+      timeout: { type: 'string', short: 'W' },
+      hlim: { type: 'string', short: 't' },
+      ctl: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (positionals.length === 0) throw new UsageError('missing destination');
+  if (positionals.length > 1) throw new UsageError(`one destination only, got ${positionals.join(' ')}`);
+  const dest = positionals[0]!;
+  const count = numberOpt(values.count, '-c', 1, 1e9, true);
+  const interval = numberOpt(values.interval, '-i', 0.001, 3600, false);
+  const size = numberOpt(values.size, '-s', 0, 65527, true);
+  const timeout = numberOpt(values.timeout, '-W', 0.001, 3600, false);
+  const hlim = numberOpt(values.hlim, '-t', 1, 255, true);
+  const args: Record<string, unknown> = { dst: dest, count: count ?? 0 };
+  if (interval !== undefined) args['intervalMs'] = interval * 1000;
+  if (size !== undefined) args['size'] = size;
+  if (timeout !== undefined) args['timeoutMs'] = timeout * 1000;
+  if (hlim !== undefined) args['hlim'] = hlim;
+  if (values.interface !== undefined) args['ifname'] = values.interface;
+
+  return withClient(values.ctl, io, async (c) => {
+    const tally = { transmitted: 0, received: 0, errors: 0, rtts: new RttStats(), t0: performance.now() };
+    const req = c.request('ping6', args, (event, data) => {
+      switch (event) {
+        case 'start': {
+          const s = data as unknown as PingStart;
+          io.out(pingHeader(dest, s.dst, s.size));
+          break;
+        }
+        case 'sent':
+          tally.transmitted++;
+          break;
+        case 'reply': {
+          const r = data as unknown as PingReplyEvent;
+          tally.received++;
+          tally.rtts.add(r.rttMs);
+          io.out(pingReply(r));
+          break;
+        }
+        case 'timeout':
+          io.out(pingTimeout(Number(data['seq'])));
+          break;
+        case 'error':
+          tally.errors++;
+          io.err(`tap6: ping6: ${String(data['message'])}`);
+          break;
+      }
+    });
+    // On Ctrl-C: ask the daemon to stop; its totals follow at once. Should they not, give up after a second.
+    const gaveUp = new Promise<null>((resolve) => {
+      const stop = () => {
+        c.cancel(req.id).catch(() => {});
+        setTimeout(() => resolve(null), 1000).unref();
+      };
+      if (io.signal?.aborted) stop();
+      else io.signal?.addEventListener('abort', stop, { once: true });
+    });
+    const result = (await Promise.race([req.done, gaveUp])) as PingResult | null;
+    // Cancelled, and the daemon did not answer in time: summarise what we saw.
+    const summary: Pick<PingResult, 'transmitted' | 'received' | 'errors' | 'timeMs' | 'rtt'> = result ?? {
+      transmitted: tally.transmitted,
+      received: tally.received,
+      errors: tally.errors,
+      timeMs: Math.round(performance.now() - tally.t0),
+      rtt: tally.rtts.result(),
+    };
+    io.out('');
+    for (const l of pingSummary(dest, summary)) io.out(l);
+    if (summary.received > 0) return 0;
+    return summary.errors > 0 ? 2 : 1;
+  });
+}

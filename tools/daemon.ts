@@ -1,0 +1,203 @@
+/**
+ * `tap6 up --tap NAME`: runs a stack in the foreground on a TAP (created if
+ * missing; the interface in the stack takes the TAP's name), brings the link
+ * up on both sides, prints the interface once duplicate address detection is
+ * over, and serves the control socket until SIGINT or SIGTERM. Shutting down
+ * closes the control socket (and removes its file), the stack and the TAP,
+ * and flushes the capture. A failure at start is one line on stderr.
+ */
+import { parseArgs } from 'node:util';
+import type { LogLevel } from '../src/core/log.ts';
+import { ConsoleLogger } from '../src/core/log.ts';
+import { IN6_IFF } from '../src/ip6/ifaddr.ts';
+import { ETHER_MTU_RANGE, type EtherIf } from '../src/link/ethernet.ts';
+import { checkIfName } from '../src/link/ifnet.ts';
+import { PcapWriter } from '../src/link/pcap.ts';
+import { TapError, tapUnavailableReason } from '../src/link/tap/index.ts';
+import { TapDriver } from '../src/link/tapdriver.ts';
+import { Stack } from '../src/stack.ts';
+import { CtlServer, DEFAULT_CTL_DIR, type Handler, defaultCtlPath, ensureCtlDir } from './ctl.ts';
+import { formatIfconfig } from './format.ts';
+import { controlHandlers, ifconfig } from './handlers.ts';
+
+export const UP_USAGE = 'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error]';
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export interface UpIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** Resolves when the daemon should stop (default: SIGINT or SIGTERM). */
+  stop?: Promise<unknown>;
+}
+
+class StartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+function tapErrorMessage(name: string, e: unknown): string {
+  if (!(e instanceof TapError)) return `cannot open TAP ${name}: ${e instanceof Error ? e.message : String(e)}`;
+  switch (e.code) {
+    case 'EPERM':
+    case 'EACCES':
+      return `cannot open TAP ${name}: permission denied (needs root or CAP_NET_ADMIN)`;
+    case 'EBUSY':
+      return `TAP ${name} is busy (another process has it open; is another 'tap6 up --tap ${name}' running?)`;
+    case 'EINVAL':
+      return `cannot open TAP ${name}: ${e.message} (is ${name} a TUN device or not a TAP?)`;
+    default:
+      return `cannot open TAP ${name}: ${e.message}`;
+  }
+}
+
+function parseUpArgs(argv: string[]): { tap: string; ctl: string; ctlIsDefault: boolean; pcap?: string; mtu?: number; level: LogLevel } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        tap: { type: 'string' },
+        ctl: { type: 'string' },
+        pcap: { type: 'string' },
+        mtu: { type: 'string' },
+        'log-level': { type: 'string', default: 'info' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    const m = (e as Error).message;
+    throw new StartError(m.includes('. ') ? m.slice(0, m.indexOf('. ')) : m, 64);
+  }
+  if (!values.tap) throw new StartError('--tap NAME is required', 64);
+  const bad = checkIfName(values.tap);
+  if (bad) throw new StartError(`--tap: ${bad}`, 64);
+  const level = values['log-level'] as LogLevel;
+  if (!LEVELS.includes(level)) throw new StartError(`--log-level must be one of ${LEVELS.join(', ')}, got '${values['log-level']}'`, 64);
+  let mtu: number | undefined;
+  if (values.mtu !== undefined) {
+    const [lo, hi] = ETHER_MTU_RANGE;
+    mtu = Number(values.mtu);
+    if (!/^[0-9]+$/.test(values.mtu) || mtu < lo || mtu > hi) throw new StartError(`--mtu must be an integer ${lo}..${hi}, got '${values.mtu}'`, 64);
+  }
+  return {
+    tap: values.tap,
+    ctl: values.ctl ?? defaultCtlPath(values.tap),
+    ctlIsDefault: values.ctl === undefined,
+    ...(values.pcap !== undefined ? { pcap: values.pcap } : {}),
+    ...(mtu !== undefined ? { mtu } : {}),
+    level,
+  };
+}
+
+function signalled(): { promise: Promise<string>; dispose(): void } {
+  let handler: (sig: string) => void = () => {};
+  const promise = new Promise<string>((resolve) => {
+    handler = (sig) => resolve(sig);
+  });
+  const onInt = () => handler('SIGINT');
+  const onTerm = () => handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return {
+    promise,
+    dispose() {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the daemon; resolves with the exit status once it has stopped. */
+export async function runUp(argv: string[], io: UpIo): Promise<number> {
+  const sig = io.stop ? null : signalled();
+  const stop = io.stop ?? sig!.promise;
+  let server: CtlServer | null = null;
+  let stack: Stack | null = null;
+  let failed: string | null = null;
+  try {
+    const o = parseUpArgs(argv);
+    const reason = tapUnavailableReason();
+    if (reason) throw new StartError(/\((EACCES|EPERM)\)/.test(reason) ? `${reason}: tap6 up needs root or CAP_NET_ADMIN` : reason);
+    if (o.ctlIsDefault) {
+      try {
+        ensureCtlDir(DEFAULT_CTL_DIR);
+      } catch (e) {
+        throw new StartError(`cannot create ${DEFAULT_CTL_DIR}: ${(e as Error).message}`);
+      }
+    }
+    // The socket first (it may belong to a running daemon), the stack once it is ours; the table fills in below.
+    const log = new ConsoleLogger(o.level);
+    const handlers: Record<string, Handler> = {};
+    try {
+      server = await CtlServer.listen({ path: o.ctl, handlers, log: (m) => log.log('warn', 'ctl', m) });
+    } catch (e) {
+      throw new StartError((e as Error).message);
+    }
+    stack = new Stack({ log });
+    Object.assign(handlers, controlHandlers(stack));
+    let drv: TapDriver;
+    try {
+      drv = TapDriver.open({ name: o.tap, ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
+    } catch (e) {
+      throw new StartError(tapErrorMessage(o.tap, e));
+    }
+    const mtu = o.mtu ?? drv.tap.mtu;
+    if (mtu < ETHER_MTU_RANGE[0]) {
+      drv.close();
+      throw new StartError(`TAP ${drv.name} has MTU ${mtu}, below the IPv6 minimum of 1280; use --mtu`);
+    }
+    let ifp: EtherIf;
+    try {
+      ifp = stack.addEthernet({ name: drv.name, driver: drv, mtu });
+    } catch (e) {
+      drv.close();
+      throw new StartError(`${drv.name}: ${(e as Error).message}`);
+    }
+    if (o.pcap) {
+      let pcap: PcapWriter;
+      try {
+        pcap = new PcapWriter({ path: o.pcap, clock: stack.clock, onError: (e) => log.log('warn', 'pcap', `capture stopped: ${e.message}`) });
+      } catch (e) {
+        throw new StartError(`--pcap ${o.pcap}: ${(e as Error).message}`);
+      }
+      ifp.filters.add(pcap);
+      stack.counters.register(pcap.stats);
+    }
+    const lost = new Promise<string>((resolve) => drv.tap.onError((e) => resolve(`TAP ${drv.name} failed: ${e.message}`)));
+    drv.tap.setUp(true);
+    stack.up(ifp);
+    io.out(`tap6: ${ifp.name} up (index ${ifp.index}), control socket ${o.ctl}`);
+
+    // Show the addresses once DAD is over (bounded: DupAddrDetectTransmits × RetransTimer plus the start delay).
+    const st = stack.ip6.if6Of(ifp)!;
+    const deadline = performance.now() + st.dadTransmits * st.retransTimer + 3000;
+    const ended = { now: false };
+    void Promise.race([stop, lost]).then(() => (ended.now = true));
+    while (!ended.now && performance.now() < deadline && st.addrs.some((a) => a.flags & IN6_IFF.TENTATIVE)) await sleep(50);
+    if (!ended.now) for (const l of formatIfconfig(ifconfig(stack, ifp.name).interfaces)) io.out(l);
+
+    failed = await Promise.race([stop.then(() => null), lost]);
+  } catch (e) {
+    const start = e instanceof StartError;
+    io.err(`tap6: up: ${e instanceof Error ? e.message : String(e)}`);
+    if (start && e.exitCode === 64) io.err(`usage: ${UP_USAGE}`);
+    return start ? e.exitCode : 1;
+  } finally {
+    await server?.close();
+    stack?.close();
+    sig?.dispose();
+  }
+  if (failed) {
+    io.err(`tap6: up: ${failed}`);
+    return 1;
+  }
+  io.out('tap6: stopped');
+  return 0;
+}

@@ -1,0 +1,184 @@
+/**
+ * Text output of the tap6 tools, from the JSON the daemon returns
+ * (handlers.ts), in the manner of the BSD tools people already read:
+ * ifconfig, ndp -a, netstat -rn, netstat -s, and iputils ping.
+ */
+import type { IfInfo, NeighborJson, NetstatResult, PingReplyEvent, PingResult, RouteJson } from './handlers.ts';
+
+// ---- helpers -----------------------------------------------------------------------
+
+export type Align = 'l' | 'r';
+
+/** Lays out rows under headers; each column as wide as its widest cell. Trailing blanks trimmed. */
+export function table(headers: string[], align: Align[], rows: string[][]): string[] {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === 'r' ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .join(' ')
+      .trimEnd();
+  return [fmt(headers), ...rows.map(fmt)];
+}
+
+/** A duration in whole seconds the way BSD ndp prints it: 23s, 1m5s, 2h0m3s, 1d0h0m9s. */
+export function sec2str(total: number): string {
+  const s = Math.max(0, Math.floor(total));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  let out = '';
+  if (d) out += `${d}d`;
+  if (out || h) out += `${h}h`;
+  if (out || m) out += `${m}m`;
+  return `${out}${s % 60}s`;
+}
+
+// ---- ifconfig ----------------------------------------------------------------------
+
+export function formatIfconfig(ifs: IfInfo[]): string[] {
+  const out: string[] = [];
+  for (const i of ifs) {
+    out.push(`${i.name}: flags=${i.flags.toString(16)}<${i.flagNames.join(',')}> mtu ${i.mtu}`);
+    if (i.ether) out.push(`\tether ${i.ether}`);
+    for (const a of i.addrs) {
+      let l = `\tinet6 ${a.text} prefixlen ${a.plen}`;
+      for (const f of a.flagNames) l += ` ${f}`;
+      if (a.scopeid !== null) l += ` scopeid 0x${a.scopeid.toString(16)}`;
+      if (a.pltime !== null) l += ` pltime ${a.pltime}`;
+      if (a.vltime !== null) l += ` vltime ${a.vltime}`;
+      out.push(l);
+    }
+  }
+  return out;
+}
+
+// ---- ndp -a -------------------------------------------------------------------------
+
+const STATE_LETTER: Record<string, string> = { INCOMPLETE: 'I', REACHABLE: 'R', STALE: 'S', DELAY: 'D', PROBE: 'P' };
+
+/**
+ * Expire column: time left in the current state, `expired` once it has run
+ * out; an entry without a deadline is `permanent` when it rests (REACHABLE,
+ * STALE) and `-` while a timer it does not report drives it (INCOMPLETE,
+ * DELAY, PROBE).
+ */
+export function ndpExpire(n: NeighborJson): string {
+  if (n.expire === null) return n.state === 'REACHABLE' || n.state === 'STALE' ? 'permanent' : '-';
+  if (n.expire <= 0) return 'expired';
+  return sec2str(n.expire);
+}
+
+export function formatNdp(neighbors: NeighborJson[]): string[] {
+  return table(
+    ['Neighbor', 'Linklayer Address', 'Netif', 'Expire', 'S', 'Flags'],
+    ['l', 'l', 'r', 'l', 'l', 'l'],
+    neighbors.map((n) => [n.text, n.lladdr ?? '(incomplete)', n.ifname, ndpExpire(n), STATE_LETTER[n.state] ?? '?', n.isRouter ? 'R' : '']),
+  );
+}
+
+// ---- netstat -rn --------------------------------------------------------------------
+
+export function formatRoutes(routes: RouteJson[]): string[] {
+  return [
+    'Routing tables',
+    '',
+    'Internet6:',
+    ...table(
+      ['Destination', 'Gateway', 'Flags', 'Netif', 'Expire', 'Use'],
+      ['l', 'l', 'l', 'r', 'r', 'r'],
+      routes.map((r) => [r.destination, r.gateway, r.flagNames, r.netif, r.expire === null ? '' : String(r.expire), String(r.use)]),
+    ),
+  ];
+}
+
+// ---- netstat -s ---------------------------------------------------------------------
+
+/** One section per counter set: non-zero counters (all with `zeros`), ICMPv6 histograms by type. */
+export function formatNetstat(r: NetstatResult, zeros = false): string[] {
+  const out: string[] = [];
+  for (const s of r.sets) {
+    out.push(`${s.name}:`);
+    for (const c of s.counters) if (zeros || c.value !== 0) out.push(`\t${c.value} ${c.description}`);
+    if (s.histograms) {
+      for (const [title, h] of [
+        ['Output histogram', s.histograms.output],
+        ['Input histogram', s.histograms.input],
+      ] as const) {
+        if (h.length === 0) continue;
+        out.push(`\t${title}:`);
+        for (const e of h) out.push(`\t\t${e.name}: ${e.count}`);
+      }
+    }
+  }
+  return out;
+}
+
+// ---- ping6 --------------------------------------------------------------------------
+
+export function pingHeader(asTyped: string, resolved: string, size: number): string {
+  return `PING ${asTyped}(${resolved}) ${size} data bytes`;
+}
+
+/** Round-trip time with the precision iputils uses: 0.123, 1.23, 12.3, 123. */
+export function formatRtt(ms: number): string {
+  if (ms >= 99.95) return String(Math.round(ms));
+  if (ms >= 9.995) return ms.toFixed(1);
+  if (ms >= 1) return ms.toFixed(2);
+  return ms.toFixed(3);
+}
+
+export function pingReply(e: PingReplyEvent): string {
+  return `${e.bytes} bytes from ${e.from}: icmp_seq=${e.seq} ttl=${e.hlim} time=${formatRtt(e.rttMs)} ms${e.dataOk ? '' : ' (wrong data)'}`;
+}
+
+export function pingTimeout(seq: number): string {
+  return `Request timeout for icmp_seq ${seq}`;
+}
+
+/** Loss as iputils prints it (%g): 0, 33.3333, 100. */
+function lossPercent(tx: number, rx: number): string {
+  if (tx === 0) return '0';
+  return String(Number((((tx - rx) * 100) / tx).toPrecision(6)));
+}
+
+export function pingSummary(asTyped: string, r: Pick<PingResult, 'transmitted' | 'received' | 'errors' | 'timeMs' | 'rtt'>): string[] {
+  const errs = r.errors ? `, +${r.errors} errors` : '';
+  const out = [
+    `--- ${asTyped} ping statistics ---`,
+    `${r.transmitted} packets transmitted, ${r.received} received${errs}, ${lossPercent(r.transmitted, r.received)}% packet loss, time ${r.timeMs}ms`,
+  ];
+  if (r.rtt) out.push(`rtt min/avg/max/mdev = ${r.rtt.min.toFixed(3)}/${r.rtt.avg.toFixed(3)}/${r.rtt.max.toFixed(3)}/${r.rtt.mdev.toFixed(3)} ms`);
+  return out;
+}
+
+/**
+ * Running min/avg/max/mdev of round-trip times (mdev: their standard
+ * deviation, as ping prints it), in constant space for endless pings.
+ */
+export class RttStats {
+  n = 0;
+  private sum = 0;
+  private sum2 = 0;
+  private min = Infinity;
+  private max = -Infinity;
+
+  add(ms: number): void {
+    this.n++;
+    this.sum += ms;
+    this.sum2 += ms * ms;
+    if (ms < this.min) this.min = ms;
+    if (ms > this.max) this.max = ms;
+  }
+
+  result(): PingResult['rtt'] {
+    if (this.n === 0) return null;
+    const avg = this.sum / this.n;
+    return { min: this.min, avg, max: this.max, mdev: Math.sqrt(Math.max(0, this.sum2 / this.n - avg * avg)) };
+  }
+}
+
+export function rttStats(rtts: number[]): PingResult['rtt'] {
+  const s = new RttStats();
+  for (const r of rtts) s.add(r);
+  return s.result();
+}

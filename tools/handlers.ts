@@ -1,0 +1,467 @@
+/**
+ * The daemon's side of the control socket: each command reads the stack and
+ * answers with plain JSON (the `--json` output of the tools), or changes the
+ * stack (addresses) and answers with what it did. Text formatting is the
+ * client's business (format.ts), so scripts and people see the same data.
+ *
+ * Addresses are text at this boundary: "fe80::1%tap0", prefixes
+ * "fe80::%tap0/64"; times are whole seconds remaining, null for "never".
+ */
+import { parseIn6, formatIn6 } from '../src/ip6/addr.ts';
+import { formatAddrFlags, needsZone } from '../src/ip6/ifaddr.ts';
+import { formatFlags as formatRouteFlags } from '../src/ip6/route.ts';
+import { ICMP6_TYPE_NAMES } from '../src/icmp6/stats.ts';
+import { EchoError, type EchoResult } from '../src/icmp6/echo.ts';
+import { IFF, type Ifnet } from '../src/link/ifnet.ts';
+import { formatMac } from '../src/link/mac.ts';
+import type { Stack } from '../src/stack.ts';
+import { CtlError, type Handler, type HandlerCtx } from './ctl.ts';
+import { RttStats } from './format.ts';
+
+// ---- result shapes (the --json output) ------------------------------------------
+
+export interface IfAddrInfo {
+  /** Address without zone. */
+  addr: string;
+  /** "fe80::1%tap0" for scoped addresses, else as addr. */
+  text: string;
+  plen: number;
+  flags: number;
+  flagNames: string[];
+  /** Zone index (RFC 4007) of a scoped address, null otherwise. */
+  scopeid: number | null;
+  /** Seconds left of the preferred / valid lifetime, null if infinite. */
+  pltime: number | null;
+  vltime: number | null;
+}
+
+export interface IfInfo {
+  name: string;
+  index: number;
+  type: string;
+  flags: number;
+  flagNames: string[];
+  mtu: number;
+  ether: string | null;
+  addrs: IfAddrInfo[];
+  /** Joined IPv6 multicast groups. */
+  groups: string[];
+  /** RFC 4861 §6.3.2 host variables; null if IPv6 is not attached. */
+  nd: { curHopLimit: number; retransTimer: number; reachableTime: number; dadTransmits: number; linkMtu: number } | null;
+}
+
+export interface IfconfigResult {
+  interfaces: IfInfo[];
+}
+
+export interface NeighborJson {
+  addr: string;
+  text: string;
+  ifname: string;
+  zone: number;
+  lladdr: string | null;
+  state: string;
+  isRouter: boolean;
+  /** Seconds until the state times out (may be 0: expired), null if it does not. */
+  expire: number | null;
+}
+
+export interface NdpResult {
+  neighbors: NeighborJson[];
+}
+
+export interface RouteJson {
+  /** "fe80::%tap0/64", "2001:db8::1" (host routes without /128). */
+  destination: string;
+  dst: string;
+  plen: number;
+  /** Gateway address, or "link#N" for a connected route. */
+  gateway: string;
+  flags: number;
+  flagNames: string;
+  netif: string;
+  ifindex: number;
+  origin: string;
+  /** Seconds left, null if the route does not expire. */
+  expire: number | null;
+  mtu: number;
+  use: number;
+}
+
+export interface RouteResult {
+  routes: RouteJson[];
+}
+
+export interface CounterJson {
+  name: string;
+  value: number;
+  description: string;
+}
+
+export interface HistEntry {
+  type: number;
+  name: string;
+  count: number;
+}
+
+export interface NetstatResult {
+  sets: { name: string; counters: CounterJson[]; histograms?: { input: HistEntry[]; output: HistEntry[] } }[];
+}
+
+export interface PingStart {
+  dst: string;
+  size: number;
+}
+
+export interface PingReplyEvent {
+  seq: number;
+  from: string;
+  bytes: number;
+  hlim: number;
+  rttMs: number;
+  dataOk: boolean;
+}
+
+export interface PingResult {
+  dst: string;
+  size: number;
+  transmitted: number;
+  received: number;
+  errors: number;
+  timeMs: number;
+  rtt: { min: number; avg: number; max: number; mdev: number } | null;
+}
+
+// ---- argument checks ---------------------------------------------------------------
+
+function einval(message: string): CtlError {
+  return new CtlError('EINVAL', message);
+}
+
+function optString(args: Record<string, unknown>, key: string): string | undefined {
+  const v = args[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw einval(`'${key}' must be a string`);
+  return v;
+}
+
+function optNumber(args: Record<string, unknown>, key: string, lo: number, hi: number, integer: boolean): number | undefined {
+  const v = args[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
+    throw einval(`'${key}' must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function lookupIf(stack: Stack, name: string): Ifnet {
+  const ifp = stack.ifs.lookup(name);
+  if (!ifp) throw new CtlError('ENXIO', `${name}: no such interface`);
+  return ifp;
+}
+
+/** Whole seconds left until a clock time (ms), rounded up (a lifetime of 100 s set just now shows 100); null for Infinity. */
+function secondsLeft(until: number, now: number): number | null {
+  if (until === Infinity) return null;
+  return Math.max(0, Math.ceil((until - now) / 1000));
+}
+
+// ---- ifconfig ------------------------------------------------------------------------
+
+export function ifconfig(stack: Stack, ifname?: string): IfconfigResult {
+  const list = ifname !== undefined ? [lookupIf(stack, ifname)] : stack.ifs.list();
+  return { interfaces: list.map((ifp) => ifInfo(stack, ifp)) };
+}
+
+function ifInfo(stack: Stack, ifp: Ifnet): IfInfo {
+  const st = stack.ip6.if6Of(ifp);
+  const now = stack.clock.now();
+  const names = Object.entries(IFF)
+    .filter(([, v]) => ifp.flags & v)
+    .map(([k]) => k);
+  return {
+    name: ifp.name,
+    index: ifp.index,
+    type: ifp.type,
+    flags: ifp.flags,
+    flagNames: names,
+    mtu: ifp.mtu,
+    ether: ifp.lladdr ? formatMac(ifp.lladdr) : null,
+    addrs: (st?.addrs ?? []).map((ia) => {
+      const scoped = needsZone(ia.addr);
+      return {
+        addr: formatIn6(ia.addr),
+        text: stack.formatAddress(ia.addr, scoped ? ifp.index : 0),
+        plen: ia.plen,
+        flags: ia.flags,
+        flagNames: formatAddrFlags(ia.flags),
+        scopeid: scoped ? ifp.index : null,
+        pltime: secondsLeft(ia.preferredUntil, now),
+        vltime: secondsLeft(ia.validUntil, now),
+      };
+    }),
+    groups: st ? [...st.groups.entries()].map(([g]) => stack.formatAddress(g, needsZone(g) ? ifp.index : 0)) : [],
+    nd: st
+      ? { curHopLimit: st.curHopLimit, retransTimer: st.retransTimer, reachableTime: st.reachableTime, dadTransmits: st.dadTransmits, linkMtu: st.linkMtu }
+      : null,
+  };
+}
+
+/** Parses "ADDR", "ADDR/PLEN" or "fe80::2%tap0/64" for interface `ifp`. */
+function parsePrefixArg(text: string, ifp: Ifnet, defaultPlen: number | undefined): { addr: Uint8Array; plen: number | undefined } {
+  const slash = text.indexOf('/');
+  const addrText = slash >= 0 ? text.slice(0, slash) : text;
+  const r = parseIn6(addrText);
+  if (!r.ok) throw einval(`${text}: not an IPv6 address`);
+  if (r.value.zone !== null && r.value.zone !== ifp.name && r.value.zone !== String(ifp.index)) {
+    throw einval(`${text}: zone '${r.value.zone}' is not interface ${ifp.name}`);
+  }
+  let plen = defaultPlen;
+  if (slash >= 0) {
+    const p = text.slice(slash + 1);
+    if (!/^[0-9]{1,3}$/.test(p) || Number(p) > 128) throw einval(`${text}: bad prefix length '${p}' (0..128)`);
+    plen = Number(p);
+  }
+  return { addr: r.value.addr, plen };
+}
+
+/** ifconfig IF inet6 ADDR[/PLEN] [alias|-alias] [pltime S] [vltime S]. */
+export function ifaddr(stack: Stack, args: Record<string, unknown>): IfAddrInfo {
+  const ifname = optString(args, 'ifname');
+  const text = optString(args, 'addr');
+  const op = optString(args, 'op') ?? 'add';
+  if (!ifname) throw einval("'ifname' is required");
+  if (!text) throw einval("'addr' is required");
+  if (op !== 'add' && op !== 'delete') throw einval(`'op' must be 'add' or 'delete', got '${op}'`);
+  const ifp = lookupIf(stack, ifname);
+  const explicitPlen = optNumber(args, 'plen', 0, 128, true);
+  const { addr, plen } = parsePrefixArg(text, ifp, explicitPlen ?? 64);
+  const describe = (ia: { addr: Uint8Array; plen: number; flags: number; preferredUntil: number; validUntil: number }): IfAddrInfo => {
+    const scoped = needsZone(ia.addr);
+    const now = stack.clock.now();
+    return {
+      addr: formatIn6(ia.addr),
+      text: stack.formatAddress(ia.addr, scoped ? ifp.index : 0),
+      plen: ia.plen,
+      flags: ia.flags,
+      flagNames: formatAddrFlags(ia.flags),
+      scopeid: scoped ? ifp.index : null,
+      pltime: secondsLeft(ia.preferredUntil, now),
+      vltime: secondsLeft(ia.validUntil, now),
+    };
+  };
+  if (op === 'delete') {
+    const r = stack.ip6.deleteAddress(ifp, addr);
+    if (!r.ok) throw new CtlError('EADDRNOTAVAIL', r.error);
+    return describe(r.value);
+  }
+  const pltime = optNumber(args, 'pltime', 0, 0xffffffff, true);
+  const vltime = optNumber(args, 'vltime', 0, 0xffffffff, true);
+  const r = stack.ip6.addAddress(ifp, addr, plen ?? 64, {
+    ...(pltime !== undefined ? { pltime } : {}),
+    ...(vltime !== undefined ? { vltime } : {}),
+  });
+  if (!r.ok) throw new CtlError(/File exists/.test(r.error) ? 'EEXIST' : 'EINVAL', r.error);
+  return describe(r.value);
+}
+
+// ---- ndp -----------------------------------------------------------------------------
+
+export function ndp(stack: Stack): NdpResult {
+  return {
+    neighbors: stack.nd6.neighbors().map((n) => ({
+      addr: formatIn6(n.addr),
+      text: stack.formatAddress(n.addr, n.zone),
+      ifname: n.ifname,
+      zone: n.zone,
+      lladdr: n.lladdr ? formatMac(n.lladdr) : null,
+      state: n.state,
+      isRouter: n.isRouter,
+      expire: n.expiresInMs === null ? null : Math.max(0, Math.ceil(n.expiresInMs / 1000)),
+    })),
+  };
+}
+
+// ---- route ---------------------------------------------------------------------------
+
+export function route(stack: Stack): RouteResult {
+  const now = stack.clock.now();
+  return {
+    routes: stack.ip6.routes.list().map((r) => {
+      const netif = stack.ifs.get(r.ifindex)?.name ?? `#${r.ifindex}`;
+      const dst = formatIn6(r.dst);
+      const base = needsZone(r.dst) ? `${dst}%${netif}` : dst;
+      return {
+        destination: r.plen === 128 ? base : `${base}/${r.plen}`,
+        dst,
+        plen: r.plen,
+        gateway: r.gateway ? stack.formatAddress(r.gateway, r.ifindex) : `link#${r.ifindex}`,
+        flags: r.flags,
+        flagNames: formatRouteFlags(r.flags),
+        netif,
+        ifindex: r.ifindex,
+        origin: r.origin,
+        expire: secondsLeft(r.expiresAt, now),
+        mtu: r.mtu,
+        use: r.use,
+      };
+    }),
+  };
+}
+
+// ---- netstat -s ----------------------------------------------------------------------
+
+/** Protocols `-p` accepts: the first word of each counter set's name (ip6, icmp6, nd6, if, pcap, ...). */
+export function protocolsOf(stack: Stack): string[] {
+  return [...new Set(stack.counters.all().map((s) => s.name.split(' ')[0]!))];
+}
+
+export function netstat(stack: Stack, proto?: string): NetstatResult {
+  const sets = stack.counters.all().filter((s) => proto === undefined || s.name === proto || s.name.startsWith(`${proto} `));
+  if (proto !== undefined && sets.length === 0) throw einval(`unknown protocol '${proto}' (known: ${protocolsOf(stack).join(', ')})`);
+  return {
+    sets: sets.map((s) => {
+      const out: NetstatResult['sets'][number] = {
+        name: s.name,
+        counters: s.keys.map((k) => ({ name: k, value: s.c[k], description: s.descriptions[k] })),
+      };
+      if (s === stack.icmp6.stats) out.histograms = { input: hist(stack.icmp6.inHist), output: hist(stack.icmp6.outHist) };
+      return out;
+    }),
+  };
+}
+
+function hist(h: Float64Array): HistEntry[] {
+  const out: HistEntry[] = [];
+  for (let t = 0; t < 256; t++) if (h[t]) out.push({ type: t, name: ICMP6_TYPE_NAMES[t] ?? `#${t}`, count: h[t]! });
+  return out;
+}
+
+// ---- ping6 ---------------------------------------------------------------------------
+
+/**
+ * ping6: one echo request per interval (stack.ping), events streamed as they
+ * happen — start, sent, reply, timeout, error — and the totals at the end.
+ * count 0 pings until cancelled. A first request that cannot be sent at all
+ * (no route, no source address) fails the command, as ping does.
+ */
+export async function ping6(stack: Stack, args: Record<string, unknown>, ctx: HandlerCtx): Promise<PingResult> {
+  const dstText = optString(args, 'dst');
+  if (!dstText) throw einval("'dst' is required");
+  const count = optNumber(args, 'count', 0, 1e9, true) ?? 0;
+  const intervalMs = optNumber(args, 'intervalMs', 1, 3_600_000, false) ?? 1000;
+  const size = optNumber(args, 'size', 0, 65535 - 8, true) ?? 56;
+  const timeoutMs = optNumber(args, 'timeoutMs', 1, 3_600_000, false) ?? 10_000;
+  const hlim = optNumber(args, 'hlim', 1, 255, true);
+  const ifname = optString(args, 'ifname');
+  const ifp = ifname !== undefined ? lookupIf(stack, ifname) : undefined;
+  const p = stack.parseAddress(dstText, ifp?.index ?? 0);
+  if (!p.ok) throw einval(p.error);
+  const { addr, zone } = p.value;
+  if (ifp && needsZone(addr) && zone !== ifp.index) throw einval(`${dstText}: the zone names another interface than -I ${ifp.name}`);
+  const dst = stack.formatAddress(addr, zone);
+  ctx.emit('start', { dst, size } satisfies PingStart);
+
+  const clock = stack.clock;
+  const id = stack.rng.below(0x10000);
+  const t0 = clock.now();
+  const rtts = new RttStats();
+  let transmitted = 0;
+  let errors = 0;
+  let finished = false;
+  const outstanding = new Set<Promise<void>>();
+  const aborted = new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const onAbort = () => {
+        t.cancel();
+        resolve();
+      };
+      const t = clock.timer(ms, () => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+    });
+
+  for (let seq = 1; count === 0 || seq <= count; seq++) {
+    if (ctx.signal.aborted) break;
+    transmitted++;
+    ctx.emit('sent', { seq });
+    const req = stack.ping({
+      dst: addr,
+      zone,
+      id,
+      seq: seq & 0xffff,
+      size,
+      timeoutMs,
+      ...(hlim !== undefined ? { hlim } : {}),
+      ...(ifp ? { ifindex: ifp.index } : {}),
+    });
+    // A request that could not be sent is rejected before this turn ends.
+    // (race() subscribes to req first, so an already rejected req wins over the resolved marker.)
+    const early = await Promise.race([req, NOT_YET]).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    if (early !== null) {
+      const code = early instanceof EchoError ? early.code : 'EIO';
+      const message = `${dst}: ${stripPrefix((early as Error).message, `ping ${formatIn6(addr)}: `)}`;
+      if (seq === 1) throw new CtlError(code, message);
+      errors++;
+      ctx.emit('error', { seq, code, message });
+    } else {
+      const tracked = req.then(
+        (r: EchoResult | null) => {
+          if (finished) return;
+          if (r) {
+            rtts.add(r.rttMs);
+            ctx.emit('reply', {
+              seq,
+              from: stack.formatAddress(r.from, r.zone),
+              bytes: r.bytes,
+              hlim: r.hlim,
+              rttMs: r.rttMs,
+              dataOk: r.dataOk,
+            } satisfies PingReplyEvent);
+          } else ctx.emit('timeout', { seq });
+        },
+        (e: unknown) => {
+          if (finished) return;
+          errors++;
+          ctx.emit('error', { seq, code: e instanceof EchoError ? e.code : 'EIO', message: `${dst}: ${stripPrefix((e as Error).message, `ping ${formatIn6(addr)}: `)}` });
+        },
+      );
+      outstanding.add(tracked);
+      void tracked.then(() => outstanding.delete(tracked));
+    }
+    if (count !== 0 && seq === count) break;
+    await sleep(intervalMs);
+  }
+  while (outstanding.size > 0 && !ctx.signal.aborted) await Promise.race([Promise.all([...outstanding]), aborted]);
+  finished = true;
+  return { dst, size, transmitted, received: rtts.n, errors, timeMs: Math.round(clock.now() - t0), rtt: rtts.result() };
+}
+
+const NOT_YET = Promise.resolve('pending' as const);
+
+function stripPrefix(s: string, prefix: string): string {
+  return s.startsWith(prefix) ? s.slice(prefix.length) : s;
+}
+
+// ---- the table -------------------------------------------------------------------------
+
+/** Every control command the daemon serves. */
+export function controlHandlers(stack: Stack): Record<string, Handler> {
+  return {
+    ifconfig: (args) => ifconfig(stack, optString(args, 'ifname')),
+    ifaddr: (args) => ifaddr(stack, args),
+    ndp: () => ndp(stack),
+    route: () => route(stack),
+    netstat: (args) => netstat(stack, optString(args, 'proto')),
+    ping6: (args, ctx) => ping6(stack, args, ctx),
+  };
+}
