@@ -11,6 +11,9 @@ import type { Ip6InputCtx } from '../ip6/protosw.ts';
 import type { Icmp6, Icmp6Msg } from './icmp6.ts';
 import { ICMP6_HDR_LEN, Icmp6Type } from './wire.ts';
 
+/** Largest echo data accepted: jumbograms on lo0 (RFC 2675) may exceed 65,535 bytes. */
+export const MAX_ECHO_DATA = 16 * 1024 * 1024;
+
 export interface PingOptions {
   dst: Uint8Array;
   /** Zone (interface index) for a scoped destination. */
@@ -85,7 +88,7 @@ export class EchoService {
     if (this.pending.has(key)) return Promise.reject(new EchoError('EBUSY', `echo id ${id} seq ${seq} is already outstanding`));
     if (this.pending.size >= this.maxPending) return Promise.reject(new EchoError('ENOBUFS', `too many outstanding echo requests (${this.maxPending})`));
     const size = o.data ? o.data.length : (o.size ?? 56);
-    if (!Number.isInteger(size) || size < 0 || size > 65535 - 8) return Promise.reject(new EchoError('EINVAL', `bad echo data size ${size}`));
+    if (!Number.isInteger(size) || size < 0 || size > MAX_ECHO_DATA) return Promise.reject(new EchoError('EINVAL', `bad echo data size ${size} (0..${MAX_ECHO_DATA})`));
     let data = o.data;
     if (!data) {
       data = new Uint8Array(size);

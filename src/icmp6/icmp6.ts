@@ -42,7 +42,9 @@ export interface Icmp6SendOpts {
   allowUnspecSrc?: boolean;
   /** Loop multicast back to local members (default true; ND turns it off). */
   mcastLoop?: boolean;
-  /** Room for extension headers in front (e.g. Hop-by-Hop with Router Alert for MLD). */
+  /** Hop-by-Hop options (complete TLVs), e.g. Router Alert for MLD (RFC 3810 §5). */
+  hopOpts?: Uint8Array;
+  /** Room for extension headers in front. */
   headroom?: number;
 }
 
@@ -152,6 +154,7 @@ export class Icmp6 {
       cksumOff: 2,
       allowUnspecSrc: o.allowUnspecSrc ?? false,
       mcastLoop: o.mcastLoop ?? true,
+      hopOpts: o.hopOpts,
     });
     if (e) {
       this.stats.c.outErrors++;

@@ -39,9 +39,20 @@ export function parseIn6(text: string): Result<ParsedIn6, string> {
   return ok({ addr: Uint8Array.from(bytes), zone });
 }
 
-/** RFC 5952 text of the 16 bytes at `off`. */
+/**
+ * RFC 5952 text of the 16 bytes at `off`. An IPv4-mapped address
+ * (::ffff:0:0/96) ends in dotted decimal, as §5 recommends; `ip-address`
+ * would print it in hex.
+ */
 export function formatIn6(b: Uint8Array, off = 0): string {
+  if (isV4Mapped(b, off)) return `::ffff:${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
   return Address6.fromUnsignedByteArray(Array.from(b.subarray(off, off + IN6_LEN))).correctForm();
+}
+
+/** ::ffff:0:0/96 (RFC 4291 §2.5.5.2). */
+function isV4Mapped(b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 10; i++) if (b[off + i] !== 0) return false;
+  return b[off + 10] === 0xff && b[off + 11] === 0xff;
 }
 
 /** Parses or throws: for constants in code and tests, never for user input. */

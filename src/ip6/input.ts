@@ -41,7 +41,9 @@ export function ip6Input(ip6: Ip6, rcvIf: Ifnet, pkt: Pkt): void {
     s.tooSmall++;
     return;
   }
-  if (IP6_HDR_LEN + plen < b.length) {
+  // A payload length of 0 with Hop-by-Hop may be a jumbogram (RFC 2675): dest6 checks and trims it.
+  const maybeJumbo = plen === 0 && b[IP6_NXT] === IPPROTO.HOPOPTS;
+  if (IP6_HDR_LEN + plen < b.length && !maybeJumbo) {
     // Link-layer padding (Ethernet minimum frame) or trailing junk: trim to the payload length.
     pkt.trimTo(IP6_HDR_LEN + plen);
     b = pkt.data();
@@ -135,7 +137,12 @@ function run(ip6: Ip6, ctx: Ip6InputCtx, nxt: number): void {
       ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER, ctx.nxtOff);
       return;
     }
-    if (!EXTENSION[nxt]) s.delivered++;
+    if (EXTENSION[nxt]) {
+      if (ctx.off - IP6_HDR_LEN > ip6.maxHeaderChain) {
+        s.chainTooLong++;
+        return;
+      }
+    } else s.delivered++;
     nxt = pr.input(ctx);
   }
   if (nxt === IPPROTO_PENDING) s.pending++;

@@ -15,10 +15,13 @@ import type { Ifnet } from '../link/ifnet.ts';
 import type { IfnetTable } from '../link/iftable.ts';
 import { ip6MulticastMac } from '../link/mac.ts';
 import { IN6_LEN, eui64FromMac, formatIn6, in6, isLinkLocal, isLoopback, isMulticast, isUnspecified, solicitedNode } from './addr.ts';
-import { IN6_IFF, If6, In6Ifaddr, Scope, needsZone, scopeOf } from './ifaddr.ts';
+import { IN6_IFF, If6, In6Ifaddr, Scope, needsZone } from './ifaddr.ts';
+import { PolicyTable, selectSource as selectSourceAddr } from './in6_src.ts';
 import { ip6Input, ip6Resume } from './input.ts';
 import { type Ip6OutputOpts, type OutputError, ip6Output } from './output.ts';
-import { type Ip6InputCtx, type Ip6Protocol } from './protosw.ts';
+import { dstOptsInput, hbhInput } from './dest6.ts';
+import { IPPROTO, type Ip6InputCtx, type Ip6Protocol } from './protosw.ts';
+import { routingInput } from './route6.ts';
 import { RTF, RouteTable6, maskPrefix } from './route.ts';
 import { type Ip6Stats, ip6Counters } from './stats.ts';
 
@@ -63,6 +66,8 @@ export interface Ip6Options {
   lo: Ifnet;
   /** Longest header chain walked per packet (default 64). */
   maxHeaders?: number;
+  /** Most bytes of extension headers before the upper-layer header (default 2048). */
+  maxHeaderChain?: number;
 }
 
 export class Ip6 {
@@ -76,15 +81,22 @@ export class Ip6 {
   readonly protosw: (Ip6Protocol | undefined)[] = new Array(256);
   readonly hooks: Ip6Hooks = { addrAdded: [], addrRemoved: [], groupJoined: [], groupLeft: [], ifUp: [], dadFailed: [] };
   readonly maxHeaders: number;
+  readonly maxHeaderChain: number;
   /** Default hop limit for unicast when the interface has none learned (RFC 8200 / KAME ip6_defhlim). */
   defaultHopLimit = 64;
   /** Act as a router (KAME's net.inet6.ip6.forwarding). Off: a host; RAs and redirects are processed. */
   forwarding = false;
   /** RFC 4862 §5.4.5: a duplicated link-local address (EUI-64 based) disables IPv6 on the interface. */
   disableOnLinkLocalDad = true;
+  /** RFC 6724 §2.1 policy table (labels for source selection rule 6; `ip addrlabel`). */
+  readonly policy = new PolicyTable();
+  /** RFC 6724 §5 rule 7: prefer temporary addresses (RFC 8981) over public ones; set when temporaries are on. */
+  preferTemporary = false;
   /** Per-interface state, by interface index. */
   private readonly if6 = new Map<number, If6>();
   private readonly lifetimeTimers = new Map<In6Ifaddr, Timer>();
+  /** Reused candidate list for selectSource (no garbage per packet). */
+  private readonly srcScratch: In6Ifaddr[] = [];
   resolver: Resolver | null = null;
   icmpError: IcmpErrorHook | null = null;
 
@@ -95,6 +107,10 @@ export class Ip6 {
     this.ifs = opts.ifs;
     this.lo = opts.lo;
     this.maxHeaders = opts.maxHeaders ?? 64;
+    this.maxHeaderChain = opts.maxHeaderChain ?? 2048;
+    this.registerProtocol(IPPROTO.HOPOPTS, { name: 'hopopts', input: (ctx) => hbhInput(this, ctx) });
+    this.registerProtocol(IPPROTO.DSTOPTS, { name: 'dstopts', input: (ctx) => dstOptsInput(this, ctx) });
+    this.registerProtocol(IPPROTO.ROUTING, { name: 'routing', input: (ctx) => routingInput(this, ctx) });
   }
 
   // ---- protocol switch -------------------------------------------------
@@ -311,27 +327,23 @@ export class Ip6 {
   // ---- source selection --------------------------------------------------
 
   /**
-   * Chooses a source address for `dst` sent out of `ifp` (RFC 6724 §5, the
-   * rules that need no policy table: 1 same address, 2 appropriate scope,
-   * 3 avoid deprecated, 8 longest matching prefix; tentative and duplicated
-   * addresses are never candidates). The full rule set arrives with ND (issue 4).
+   * Chooses a source address for `dst` sent out of `ifp` (RFC 6724 §5, see
+   * in6_src.ts): our own usable address when `dst` is one, otherwise the
+   * best of every interface's addresses, a link-scope address counting only
+   * on `ifp` (it never leaves its zone). Interfaces with IPv6 disabled lend
+   * no addresses to others. Rule 7 follows `preferTemporary`, rule 6 `policy`.
    */
   selectSource(dst: Uint8Array, ifp: Ifnet): In6Ifaddr | undefined {
     const own = this.findAddr(dst, ifp.index);
     if (own && own.usable) return own;
-    const st = this.if6.get(ifp.index);
-    if (!st) return undefined;
-    const dscope = scopeOf(dst);
-    let best: In6Ifaddr | undefined;
-    for (const ia of st.addrs) {
-      if (!ia.usable || ia.flags & IN6_IFF.ANYCAST) continue;
-      // A link-local source never leaves its zone: only for link-scope destinations or as a last resort.
-      if (!best) {
-        best = ia;
-        continue;
-      }
-      best = preferSource(best, ia, dst, dscope);
+    if (!this.if6.has(ifp.index)) return undefined;
+    const cands = this.srcScratch;
+    for (const st of this.if6.values()) {
+      if (st.disabled && st.ifp !== ifp) continue;
+      for (const ia of st.addrs) cands.push(ia);
     }
+    const best = selectSourceAddr(dst, cands, { outIfindex: ifp.index, policy: this.policy, preferTemporary: this.preferTemporary });
+    cands.length = 0;
     return best;
   }
 
@@ -365,27 +377,4 @@ export class Ip6 {
   get scopeLink(): number {
     return Scope.LINK;
   }
-}
-
-/** RFC 6724 §5 rules 2, 3 and 8 between two candidates (rule 1 is handled by the caller). */
-function preferSource(a: In6Ifaddr, b: In6Ifaddr, dst: Uint8Array, dscope: number): In6Ifaddr {
-  const sa = a.scope;
-  const sb = b.scope;
-  // Rule 2: if Scope(SA) < Scope(SB): prefer SB if Scope(SA) < Scope(D), else SA.
-  if (sa < sb) return sa < dscope ? b : a;
-  if (sb < sa) return sb < dscope ? a : b;
-  // Rule 3: avoid deprecated addresses.
-  const da = (a.flags & IN6_IFF.DEPRECATED) !== 0;
-  const db = (b.flags & IN6_IFF.DEPRECATED) !== 0;
-  if (da !== db) return da ? b : a;
-  // Rule 8: longest matching prefix.
-  return commonPrefixLen(a.addr, dst) >= commonPrefixLen(b.addr, dst) ? a : b;
-}
-
-export function commonPrefixLen(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < IN6_LEN; i++) {
-    const x = a[i]! ^ b[i]!;
-    if (x) return i * 8 + Math.clz32(x) - 24;
-  }
-  return 128;
 }

@@ -8,14 +8,16 @@
  * Errors come back as errno names the socket layer passes on unchanged.
  * Fragmentation is not done yet (issue 5): larger packets get EMSGSIZE.
  */
-import { putU16 } from '../core/bytes.ts';
+import { putU16, putU32 } from '../core/bytes.ts';
 import { in6Cksum } from '../core/checksum.ts';
 import type { Pkt } from '../core/pkt.ts';
 import { EtherType } from '../link/ether.ts';
 import type { Ifnet } from '../link/ifnet.ts';
 import { ip6MulticastMac } from '../link/mac.ts';
 import { isLinkLocal, isLoopback, isMulticast, isUnspecified, multicastScope } from './addr.ts';
+import { IP6OPT, buildOptionsHeader } from './dest6.ts';
 import { IP6_HDR_LEN, emitIp6 } from './header.ts';
+import { IPPROTO } from './protosw.ts';
 import { IN6_IFF, needsZone } from './ifaddr.ts';
 import type { Ip6 } from './ip6.ts';
 import { RTF } from './route.ts';
@@ -42,6 +44,8 @@ export interface Ip6OutputOpts {
   cksumOff?: number;
   /** UDP's rule: a computed checksum of 0 is sent as 0xffff (RFC 768, RFC 8200 §8.1). */
   cksumZeroIsFfff?: boolean;
+  /** Hop-by-Hop options (complete TLVs, e.g. Router Alert for MLD); padded and framed by output. */
+  hopOpts?: Uint8Array;
   /** DAD: the unspecified source is allowed (RFC 4862 §5.4.2). */
   allowUnspecSrc?: boolean;
 }
@@ -134,10 +138,6 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
   }
 
   const plen = pkt.len;
-  if (plen > 0xffff) {
-    s.tooBig++;
-    return 'EMSGSIZE';
-  }
   if (o.cksumOff !== undefined) {
     if (o.cksumOff < 0 || o.cksumOff + 2 > plen) throw new RangeError(`ip6Output: checksum offset ${o.cksumOff} outside the payload`);
     const at = pkt.off + o.cksumOff;
@@ -146,13 +146,39 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     if (ck === 0 && o.cksumZeroIsFfff) ck = 0xffff;
     putU16(pkt.buf, at, ck);
   }
+  // Hop-by-Hop options: the caller's (MLD's Router Alert), and a Jumbo Payload
+  // option (RFC 2675) when the payload does not fit the 16-bit length.
+  let nxt = o.nxt;
+  let opts = o.hopOpts ?? null;
+  const hbhLen = (n: number) => Math.ceil((2 + n) / 8) * 8;
+  const jumbo = plen + (opts ? hbhLen(opts.length) : 0) > 0xffff;
+  if (jumbo) {
+    if (plen > 0xffffffff - 64) {
+      s.tooBig++;
+      return 'EMSGSIZE';
+    }
+    const j = new Uint8Array(6 + (opts?.length ?? 0));
+    j[0] = IP6OPT.JUMBO;
+    j[1] = 4;
+    if (opts) j.set(opts, 6);
+    opts = j;
+  }
+  if (opts) {
+    const h = buildOptionsHeader(nxt, opts);
+    const at = pkt.prepend(h.length);
+    pkt.buf.set(h, at);
+    if (jumbo) putU32(pkt.buf, at + 4, pkt.len);
+    nxt = IPPROTO.HOPOPTS;
+  }
   const hlim = o.hlim ?? ip6.hopLimitFor(dst, ifp);
+  const payloadLen = jumbo ? 0 : pkt.len;
   const at = pkt.prepend(IP6_HDR_LEN);
   emitIp6(
-    { trafficClass: o.trafficClass ?? 0, flowLabel: o.flowLabel ?? 0, payloadLen: plen, nextHeader: o.nxt, hopLimit: hlim, src, dst },
+    { trafficClass: o.trafficClass ?? 0, flowLabel: o.flowLabel ?? 0, payloadLen, nextHeader: nxt, hopLimit: hlim, src, dst },
     pkt.buf,
     at,
   );
+  if (jumbo) s.jumboOut++;
   if (loopTo) {
     s.localOut++;
     s.looped++;

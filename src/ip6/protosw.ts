@@ -50,6 +50,10 @@ export interface Ip6InputCtx {
   nest: number;
   /** True if the destination is a multicast group. */
   mcast: boolean;
+  /** Value of a Router Alert option in the Hop-by-Hop header (RFC 2711), if any. */
+  routerAlert?: number;
+  /** Jumbo Payload length (RFC 2675) when the packet is a jumbogram. */
+  jumboLen?: number;
 }
 
 export type Ip6ProtoInput = (ctx: Ip6InputCtx) => number;
