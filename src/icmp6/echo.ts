@@ -8,6 +8,7 @@ import { getU16, putU16 } from '../core/bytes.ts';
 import type { Timer } from '../core/clock.ts';
 import { formatIn6, in6Equal, isMulticast } from '../ip6/addr.ts';
 import type { Ip6InputCtx } from '../ip6/protosw.ts';
+import type { Icmp6ErrorInfo } from './ctlinput.ts';
 import type { Icmp6, Icmp6Msg } from './icmp6.ts';
 import { ICMP6_HDR_LEN, Icmp6Type } from './wire.ts';
 
@@ -53,14 +54,33 @@ interface Pending {
   data: Uint8Array;
   timer: Timer;
   resolve: (r: EchoResult | null) => void;
+  reject: (e: EchoError) => void;
 }
 
 export class EchoError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** Set when an ICMPv6 error answered the request (ping's "From X: Destination unreachable"). */
+    readonly icmp?: { type: number; code: number; from: Uint8Array; zone: number },
   ) {
     super(message);
+  }
+}
+
+const UNREACH_TEXT = ['No route to destination', 'Administratively prohibited', 'Beyond scope of source address', 'Address unreachable', 'Port unreachable', 'Source address failed policy', 'Reject route to destination'];
+
+/** errno and text of an ICMPv6 error, as ping prints them. */
+function icmpErrorText(type: number, code: number, param: number): { errno: string; text: string } {
+  switch (type) {
+    case 1:
+      return { errno: code === 0 ? 'ENETUNREACH' : code === 1 ? 'EACCES' : 'EHOSTUNREACH', text: `Destination unreachable: ${UNREACH_TEXT[code] ?? `code ${code}`}` };
+    case 2:
+      return { errno: 'EMSGSIZE', text: `Packet too big: mtu=${param}` };
+    case 3:
+      return { errno: 'EHOSTUNREACH', text: code === 0 ? 'Time exceeded: Hop limit' : 'Time exceeded: Fragment reassembly time exceeded' };
+    default:
+      return { errno: 'EPROTO', text: `Parameter problem: code ${code}, pointer ${param}` };
   }
 }
 
@@ -106,7 +126,7 @@ export class EchoService {
         this.pending.delete(key);
         resolve(null);
       });
-      this.pending.set(key, { dst: o.dst.slice(), sentAt, data: data!, timer, resolve });
+      this.pending.set(key, { dst: o.dst.slice(), sentAt, data: data!, timer, resolve, reject });
       const err = this.icmp6.send({
         type: Icmp6Type.ECHO_REQUEST,
         code: 0,
@@ -123,6 +143,19 @@ export class EchoService {
         reject(new EchoError(err, `ping ${formatIn6(o.dst)}: ${describe(err)}`));
       }
     });
+  }
+
+  /** @internal An ICMPv6 error quoting one of our echo requests fails that request. */
+  error(e: Icmp6ErrorInfo): void {
+    const q = e.quoted;
+    if (e.upperOff + 8 > q.length || q[e.upperOff] !== Icmp6Type.ECHO_REQUEST) return;
+    const key = getU16(q, e.upperOff + 4) * 0x10000 + getU16(q, e.upperOff + 6);
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    p.timer.cancel();
+    const { errno, text } = icmpErrorText(e.type, e.code, e.param);
+    p.reject(new EchoError(errno, `From ${formatIn6(e.from)}: ${text}`, { type: e.type, code: e.code, from: e.from, zone: e.zone }));
   }
 
   /** @internal Echo Reply input. */

@@ -15,6 +15,7 @@ import { IP6_HDR_LEN } from '../ip6/header.ts';
 import type { Ip6 } from '../ip6/ip6.ts';
 import type { OutputError } from '../ip6/output.ts';
 import { IPPROTO, IPPROTO_DONE, type Ip6InputCtx } from '../ip6/protosw.ts';
+import { ErrorDispatch } from './ctlinput.ts';
 import { EchoService } from './echo.ts';
 import { type Icmp6Stats, icmp6Counters } from './stats.ts';
 import { ICMP6_HDR_LEN, Icmp6Type } from './wire.ts';
@@ -64,6 +65,8 @@ export class Icmp6 {
   readonly inHist = new Float64Array(256);
   readonly outHist = new Float64Array(256);
   readonly echo: EchoService;
+  /** Received errors, handed to the protocol that sent the quoted packet. */
+  readonly errors: ErrorDispatch;
   /** Reply to echo requests (sysctl-like switch, default on). */
   echoReplyEnabled = true;
   private readonly handlers: (Icmp6Handler | undefined)[] = new Array(256);
@@ -77,6 +80,11 @@ export class Icmp6 {
     this.echo = new EchoService(this);
     this.on(Icmp6Type.ECHO_REQUEST, (ctx, msg) => this.echoRequest(ctx, msg));
     this.on(Icmp6Type.ECHO_REPLY, (ctx, msg) => this.echo.reply(ctx, msg));
+    this.errors = new ErrorDispatch(ip6, this.stats);
+    for (const t of [Icmp6Type.DST_UNREACH, Icmp6Type.PACKET_TOO_BIG, Icmp6Type.TIME_EXCEEDED, Icmp6Type.PARAM_PROB]) {
+      this.on(t, (ctx, msg) => this.errors.input(ctx, msg));
+    }
+    this.errors.on(IPPROTO.ICMPV6, (e) => this.echo.error(e));
     this.lastRefill = ip6.clock.now();
   }
 

@@ -108,8 +108,10 @@ function optionsInput(ip6: Ip6, ctx: Ip6InputCtx, hbh: boolean): number {
     }
     p += 2 + olen;
   }
-  // RFC 2675 §3: payload length 0 with a Hop-by-Hop header but no Jumbo option.
-  if (hbh && !jumbo && getU16(b, IP6_PLEN) === 0 && ctx.jumboLen === undefined && b.length > IP6_HDR_LEN + len) {
+  // RFC 2675 §3: payload length 0 with a Hop-by-Hop header but no Jumbo option. Whatever
+  // follows the IPv6 header then lies beyond the payload length (link padding, even when it
+  // happens to hold exactly one well-formed header): never process it.
+  if (hbh && !jumbo && getU16(b, IP6_PLEN) === 0 && ctx.jumboLen === undefined) {
     s.badJumbo++;
     ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, PARAMPROB_HEADER, IP6_PLEN);
     return IPPROTO_DONE;

@@ -16,10 +16,12 @@ import type { IfnetTable } from '../link/iftable.ts';
 import { ip6MulticastMac } from '../link/mac.ts';
 import { IN6_LEN, eui64FromMac, formatIn6, in6, isLinkLocal, isLoopback, isMulticast, isUnspecified, solicitedNode } from './addr.ts';
 import { IN6_IFF, If6, In6Ifaddr, Scope, needsZone } from './ifaddr.ts';
-import { PolicyTable, selectSource as selectSourceAddr } from './in6_src.ts';
+import { PolicyTable, selectSource as selectSourceAddr, usableSource } from './in6_src.ts';
 import { ip6Input, ip6Resume } from './input.ts';
 import { type Ip6OutputOpts, type OutputError, ip6Output } from './output.ts';
 import { dstOptsInput, hbhInput } from './dest6.ts';
+import { Reassembly, type ReassemblyLimits } from './frag6.ts';
+import { PmtuCache } from './pmtu.ts';
 import { IPPROTO, type Ip6InputCtx, type Ip6Protocol } from './protosw.ts';
 import { routingInput } from './route6.ts';
 import { RTF, RouteTable6, maskPrefix } from './route.ts';
@@ -68,6 +70,8 @@ export interface Ip6Options {
   maxHeaders?: number;
   /** Most bytes of extension headers before the upper-layer header (default 2048). */
   maxHeaderChain?: number;
+  /** Bounds of the reassembly queues. */
+  reassembly?: Partial<ReassemblyLimits>;
 }
 
 export class Ip6 {
@@ -82,6 +86,8 @@ export class Ip6 {
   readonly hooks: Ip6Hooks = { addrAdded: [], addrRemoved: [], groupJoined: [], groupLeft: [], ifUp: [], dadFailed: [] };
   readonly maxHeaders: number;
   readonly maxHeaderChain: number;
+  readonly reass: Reassembly;
+  readonly pmtu: PmtuCache;
   /** Default hop limit for unicast when the interface has none learned (RFC 8200 / KAME ip6_defhlim). */
   defaultHopLimit = 64;
   /** Act as a router (KAME's net.inet6.ip6.forwarding). Off: a host; RAs and redirects are processed. */
@@ -111,6 +117,9 @@ export class Ip6 {
     this.registerProtocol(IPPROTO.HOPOPTS, { name: 'hopopts', input: (ctx) => hbhInput(this, ctx) });
     this.registerProtocol(IPPROTO.DSTOPTS, { name: 'dstopts', input: (ctx) => dstOptsInput(this, ctx) });
     this.registerProtocol(IPPROTO.ROUTING, { name: 'routing', input: (ctx) => routingInput(this, ctx) });
+    this.reass = new Reassembly(this, opts.reassembly);
+    this.pmtu = new PmtuCache(this.clock);
+    this.registerProtocol(IPPROTO.FRAGMENT, { name: 'fragment', input: (ctx) => this.reass.input(ctx) });
   }
 
   // ---- protocol switch -------------------------------------------------
@@ -328,14 +337,15 @@ export class Ip6 {
 
   /**
    * Chooses a source address for `dst` sent out of `ifp` (RFC 6724 §5, see
-   * in6_src.ts): our own usable address when `dst` is one, otherwise the
-   * best of every interface's addresses, a link-scope address counting only
-   * on `ifp` (it never leaves its zone). Interfaces with IPv6 disabled lend
-   * no addresses to others. Rule 7 follows `preferTemporary`, rule 6 `policy`.
+   * in6_src.ts): `dst` itself when it is our own usable (not anycast)
+   * address, otherwise the best of every interface's addresses, a
+   * link-scope address counting only on `ifp` (it never leaves its zone).
+   * Interfaces with IPv6 disabled lend no addresses to others. Rule 6
+   * follows `policy`, rule 7 `preferTemporary`.
    */
   selectSource(dst: Uint8Array, ifp: Ifnet): In6Ifaddr | undefined {
     const own = this.findAddr(dst, ifp.index);
-    if (own && own.usable) return own;
+    if (own && usableSource(own.flags)) return own;
     if (!this.if6.has(ifp.index)) return undefined;
     const cands = this.srcScratch;
     for (const st of this.if6.values()) {

@@ -10,12 +10,13 @@
  */
 import { putU16, putU32 } from '../core/bytes.ts';
 import { in6Cksum } from '../core/checksum.ts';
-import type { Pkt } from '../core/pkt.ts';
+import { Pkt } from '../core/pkt.ts';
 import { EtherType } from '../link/ether.ts';
 import type { Ifnet } from '../link/ifnet.ts';
 import { ip6MulticastMac } from '../link/mac.ts';
 import { isLinkLocal, isLoopback, isMulticast, isUnspecified, multicastScope } from './addr.ts';
 import { IP6OPT, buildOptionsHeader } from './dest6.ts';
+import { FRAG_HDR_LEN } from './frag6.ts';
 import { IP6_HDR_LEN, emitIp6 } from './header.ts';
 import { IPPROTO } from './protosw.ts';
 import { IN6_IFF, needsZone } from './ifaddr.ts';
@@ -44,6 +45,8 @@ export interface Ip6OutputOpts {
   cksumOff?: number;
   /** UDP's rule: a computed checksum of 0 is sent as 0xffff (RFC 768, RFC 8200 §8.1). */
   cksumZeroIsFfff?: boolean;
+  /** Do not fragment: fail with EMSGSIZE instead (IPV6_DONTFRAG, RFC 3542 §11.2). */
+  dontFrag?: boolean;
   /** Hop-by-Hop options (complete TLVs, e.g. Router Alert for MLD); padded and framed by output. */
   hopOpts?: Uint8Array;
   /** DAD: the unspecified source is allowed (RFC 4862 §5.4.2). */
@@ -179,34 +182,106 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     at,
   );
   if (jumbo) s.jumboOut++;
-  if (loopTo) {
-    s.localOut++;
-    s.looped++;
-    return loopback(ip6, pkt, loopTo);
+  const unfragLen = IP6_HDR_LEN + (nxt === IPPROTO.HOPOPTS ? (pkt.buf[at + IP6_HDR_LEN + 1]! + 1) * 8 : 0);
+  const nxtOff = nxt === IPPROTO.HOPOPTS ? IP6_HDR_LEN : 6;
+  // Path MTU: the route's, the link's, and what Packet Too Big taught us (RFC 8201).
+  const outIf = loopTo ? ip6.lo : ifp;
+  const linkMtu = ip6.if6Of(outIf)?.mtu ?? outIf.mtu;
+  let pmtu = mtu > 0 ? Math.min(mtu, linkMtu) : linkMtu;
+  if (!loopTo) {
+    const learned = ip6.pmtu.get(dst, mcast || isLinkLocal(dst) ? ifp.index : 0);
+    if (learned !== undefined) pmtu = Math.min(pmtu, learned);
   }
-  const linkMtu = ip6.if6Of(ifp)?.mtu ?? ifp.mtu;
-  if (pkt.len > (mtu > 0 ? Math.min(mtu, linkMtu) : linkMtu)) {
-    s.tooBig++;
-    return 'EMSGSIZE';
+  if (pkt.len > pmtu) {
+    // Never fragment jumbograms (RFC 2675) or when asked not to (IPV6_DONTFRAG).
+    if (jumbo || o.dontFrag) {
+      s.cantFrag++;
+      return 'EMSGSIZE';
+    }
+    const frags = fragment(ip6, pkt, unfragLen, nxtOff, pmtu);
+    if (!frags) {
+      s.cantFrag++;
+      return 'EMSGSIZE';
+    }
+    s.fragmentedOut++;
+    s.fragsCreated += frags.length;
+    s.localOut++;
+    let err: OutputError | null = null;
+    for (const f of frags) err = deliver(ip6, f, { ifp, loopTo, mcast, dst, nexthop, mcastLoop: o.mcastLoop !== false }) ?? err;
+    return err;
   }
   // Counted once the packet is known to leave: a packet dropped above counts only under its reason.
   s.localOut++;
-  if (mcast) {
-    if (o.mcastLoop !== false && ip6.if6Of(ifp)?.isMember(dst)) {
+  return deliver(ip6, pkt, { ifp, loopTo, mcast, dst, nexthop, mcastLoop: o.mcastLoop !== false });
+}
+
+interface Route {
+  ifp: Ifnet;
+  loopTo: Ifnet | null;
+  mcast: boolean;
+  dst: Uint8Array;
+  nexthop: Uint8Array;
+  mcastLoop: boolean;
+}
+
+/** The last step of output: lo0 for ourselves, the interface for multicast, resolution for unicast. */
+function deliver(ip6: Ip6, pkt: Pkt, r: Route): OutputError | null {
+  const s = ip6.stats.c;
+  if (r.loopTo) {
+    s.looped++;
+    return loopback(ip6, pkt, r.loopTo);
+  }
+  const ifp = r.ifp;
+  if (r.mcast) {
+    if (r.mcastLoop && ip6.if6Of(ifp)?.isMember(r.dst)) {
       s.mcastLooped++;
       loopback(ip6, pkt.clone(), ifp);
     }
     // Interface-local multicast never leaves the node (RFC 4291 §2.7).
-    if (multicastScope(dst) === 1 || ifp === ip6.lo) return null;
-    return ifp.output(pkt, EtherType.IPV6, ifp.lladdr ? ip6MulticastMac(dst) : null) ? null : drop(ip6);
+    if (multicastScope(r.dst) === 1 || ifp === ip6.lo) return null;
+    return ifp.output(pkt, EtherType.IPV6, ifp.lladdr ? ip6MulticastMac(r.dst) : null) ? null : drop(ip6);
   }
   if (!ifp.lladdr) return ifp.output(pkt, EtherType.IPV6, null) ? null : drop(ip6);
   if (!ip6.resolver) {
     s.noResolver++;
     return 'EHOSTUNREACH';
   }
-  ip6.resolver(ifp, nexthop, pkt);
+  ip6.resolver(ifp, r.nexthop, pkt);
   return null;
+}
+
+/**
+ * Source fragmentation (RFC 8200 §4.5): the unfragmentable part (IPv6
+ * header and Hop-by-Hop options) is repeated in every fragment, the rest is
+ * cut in multiples of 8 octets that fit `mtu`. The identification is
+ * unpredictable (RFC 7739). Null if not even 8 octets of data fit.
+ */
+function fragment(ip6: Ip6, pkt: Pkt, unfragLen: number, nxtOff: number, mtu: number): Pkt[] | null {
+  const b = pkt.data();
+  const per = Math.floor((mtu - unfragLen - FRAG_HDR_LEN) / 8) * 8;
+  if (per < 8) return null;
+  const nxt = b[nxtOff]!;
+  const id = ip6.rng.u32();
+  const dataLen = b.length - unfragLen;
+  const out: Pkt[] = [];
+  for (let off = 0; off < dataLen; off += per) {
+    const n = Math.min(per, dataLen - off);
+    const more = off + n < dataLen;
+    const f = Pkt.alloc(unfragLen + FRAG_HDR_LEN + n);
+    const o = f.off;
+    f.buf.set(b.subarray(0, unfragLen), o);
+    f.buf[o + nxtOff] = IPPROTO.FRAGMENT;
+    putU16(f.buf, o + 4, unfragLen - IP6_HDR_LEN + FRAG_HDR_LEN + n);
+    const h = o + unfragLen;
+    f.buf[h] = nxt;
+    f.buf[h + 1] = 0;
+    putU16(f.buf, h + 2, off | (more ? 1 : 0));
+    putU32(f.buf, h + 4, id);
+    f.buf.set(b.subarray(unfragLen + off, unfragLen + off + n), h + FRAG_HDR_LEN);
+    f.sndif = pkt.sndif;
+    out.push(f);
+  }
+  return out;
 }
 
 /** Hands a packet for ourselves to lo0, remembering the interface it is "received" on. */
