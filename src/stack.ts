@@ -69,6 +69,7 @@ export class Stack {
     this.ifs.attach(this.lo);
     this.counters.register(this.lo.stats);
     this.ip6 = new Ip6({ clock: this.clock, rng: this.rng, log: this.log, ifs: this.ifs, lo: this.lo });
+    this.ip6.preferTemporary = o.tempAddresses ?? false;
     this.icmp6 = new Icmp6(this.ip6);
     this.nd6 = new Nd6(this.ip6, this.icmp6);
     this.slaac = new Slaac(this.ip6, this.nd6.stats, {
