@@ -27,7 +27,7 @@ export interface StackOptions {
   clock?: Clock;
   rng?: Rng;
   log?: Logger;
-  /** MTU of lo0 (default 16384). */
+  /** MTU of lo0 (default 131072, above 65,535 for jumbograms). */
   loMtu?: number;
   /** Interface identifiers for SLAAC: RFC 7217 'stable' (default) or 'eui64'. */
   ifid?: IfIdMode;

@@ -192,7 +192,9 @@ export class Ip6 {
     const vl = opts.vltime ?? Infinity;
     const pl = opts.pltime ?? Infinity;
     if (!(vl >= 0) || !(pl >= 0) || pl > vl) return err('lifetimes: need 0 <= preferred <= valid');
-    if (st.findAddr(addr)) return err(`${formatIn6(addr)} already configured on ${ifp.name}: File exists`);
+    const existing = st.findAddr(addr);
+    if (existing && existing.flags & IN6_IFF.DUPLICATED) return ok(this.retryDad(existing));
+    if (existing) return err(`${formatIn6(addr)} already configured on ${ifp.name}: File exists`);
     if (!isLinkLocal(addr) && this.findAddrAnyIf(addr)) return err(`${formatIn6(addr)} is configured on another interface: File exists`);
     let flags = opts.flags ?? 0;
     const isLoop = (ifp.flags & 0x8) !== 0;
@@ -246,6 +248,18 @@ export class Ip6 {
       if (ia) return ia;
     }
     return undefined;
+  }
+
+  /**
+   * Configuring a duplicated address again retries DAD (KAME: `ifconfig IF
+   * inet6 ADDR` after the conflict is fixed): it is tentative again and ND
+   * probes for it anew.
+   */
+  retryDad(ia: In6Ifaddr): In6Ifaddr {
+    ia.flags = (ia.flags & ~IN6_IFF.DUPLICATED) | IN6_IFF.TENTATIVE;
+    this.log.log('info', 'nd6', `${ia.ifp.name}: retrying DAD for ${formatIn6(ia.addr)}`);
+    for (const h of this.hooks.addrAdded) h(ia);
+    return ia;
   }
 
   /** Called by ND when DAD for `ia` ends. */

@@ -13,8 +13,12 @@ import { Pkt, PktFlag } from '../core/pkt.ts';
 import { EtherType } from './ether.ts';
 import { IFF, Ifnet } from './ifnet.ts';
 
-/** BSD's lo0 default MTU. Jumbograms (RFC 2675) need a larger one, settable up to 1 GiB. */
-export const LOOPBACK_DEFAULT_MTU = 16384;
+/**
+ * lo0's default MTU. BSD uses 16384 and Linux 65536; ours is above 65,535 so
+ * that jumbograms (RFC 2675) work on lo0 out of the box (`tap6 ping6 -s 70000
+ * ::1`). Settable from 1280 up to 1 GiB.
+ */
+export const LOOPBACK_DEFAULT_MTU = 131072;
 export const LOOPBACK_MTU_RANGE: readonly [number, number] = [1280, 1 << 30];
 /** Length of lo0's private link header. */
 export const LOOP_HDR_LEN = 4;

@@ -23,8 +23,8 @@ export const NdOpt = {
   NONCE: 14,
 } as const;
 
-/** At most this many options are walked per message (a bound on work per packet). */
-export const MAX_ND_OPTIONS = 64;
+/** At most this many options are walked per message by default (KAME's nd6_maxndopt: a bound on work per packet). */
+export const MAX_ND_OPTIONS = 10;
 
 export type NdOptError = 'optZeroLength' | 'optTruncated' | 'optTooMany';
 
@@ -38,11 +38,11 @@ export interface NdOptions {
 }
 
 /** Walks the options in `b[off..end)`. Never throws. */
-export function parseNdOptions(b: Uint8Array, off: number, end: number): Result<NdOptions, NdOptError> {
+export function parseNdOptions(b: Uint8Array, off: number, end: number, maxOptions = MAX_ND_OPTIONS): Result<NdOptions, NdOptError> {
   const o: NdOptions = { srcLl: null, tgtLl: null, nonce: null, other: 0 };
   let n = 0;
   while (off < end) {
-    if (++n > MAX_ND_OPTIONS) return err('optTooMany');
+    if (++n > maxOptions) return err('optTooMany');
     if (off + 2 > end) return err('optTruncated');
     const type = b[off]!;
     const len = b[off + 1]! * 8;

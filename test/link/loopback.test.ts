@@ -23,14 +23,14 @@ function v4Payload(len: number): Uint8Array {
   return p;
 }
 
-test('defaults: lo0, no link address, LOOPBACK|MULTICAST, MTU 16384', (t) => {
+test('defaults: lo0, no link address, LOOPBACK|MULTICAST, MTU 131072', (t) => {
   const lo = new LoopbackIf({ clock: new VirtualClock() });
   t.is(lo.name, 'lo0');
   t.is(lo.type, 'loop');
   t.is(lo.lladdr, null);
   t.is(lo.flags, IFF.LOOPBACK | IFF.MULTICAST);
   t.is(lo.mtu, LOOPBACK_DEFAULT_MTU);
-  t.is(lo.mtu, 16384);
+  t.is(lo.mtu, 131072);
 });
 
 test('output is delivered on the next clock tick, never synchronously', (t) => {
@@ -122,11 +122,11 @@ test('an EtherType with no attached protocol is rxNoProto', (t) => {
 test('output refuses other network protocols (txNoProto), oversize (txTooBig) and when down (txDown)', (t) => {
   const { clock, lo, v6 } = lo0();
   t.false(lo.output(pktOf(ip6Payload(40)), EtherType.ARP, null));
-  t.false(lo.output(pktOf(ip6Payload(16385)), EtherType.IPV6, null));
-  t.true(lo.output(pktOf(ip6Payload(16384)), EtherType.IPV6, null));
+  t.false(lo.output(pktOf(ip6Payload(131073)), EtherType.IPV6, null));
+  t.true(lo.output(pktOf(ip6Payload(131072)), EtherType.IPV6, null));
   lo.setUp(false);
   t.false(lo.output(pktOf(ip6Payload(40)), EtherType.IPV6, null));
-  t.like(lo.stats.c, { txNoProto: 1, txTooBig: 1, txDown: 1, opackets: 1, obytes: 16384 + 4 });
+  t.like(lo.stats.c, { txNoProto: 1, txTooBig: 1, txDown: 1, opackets: 1, obytes: 131072 + 4 });
   // Went down with a packet queued: it is dropped at input.
   clock.advance(0);
   t.is(v6.length, 0);

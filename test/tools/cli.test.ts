@@ -16,7 +16,7 @@ test('ifconfig prints every interface BSD-style: flags, ether, inet6 with prefix
   t.is(code, 0);
   t.deepEqual(io.errs, []);
   t.deepEqual(io.lines, [
-    'lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384',
+    'lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 131072',
     '\tinet6 ::1 prefixlen 128',
     '\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1',
     'tap0: flags=8043<UP,BROADCAST,RUNNING,MULTICAST> mtu 1500',
@@ -286,5 +286,5 @@ test('no daemon: the client says how to start one', async (t) => {
   // The only socket in the directory is found without --ctl.
   const found = await run(['ifconfig', 'lo0'], capture({ ctlDir: r.dir }));
   t.is(found.code, 0, found.io.errs.join('\n'));
-  t.is(found.io.lines[0], 'lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384');
+  t.is(found.io.lines[0], 'lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 131072');
 });
