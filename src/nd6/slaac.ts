@@ -177,7 +177,28 @@ export class Slaac {
   private createTemporary(ifp: Ifnet, prefix: Uint8Array, vl: number, pl: number): void {
     // RFC 8981 §3.4: DESYNC_FACTOR, a random value below MAX_DESYNC_FACTOR (0.4 × TEMP_PREFERRED_LIFETIME).
     const desync = this.ip6.rng.uniform(0, 0.4 * TEMP_PREFERRED_LIFETIME);
-    this.create(ifp, prefix, Math.min(vl, TEMP_VALID_LIFETIME), Math.min(pl, TEMP_PREFERRED_LIFETIME - desync), 0, true);
+    const tpl = Math.min(pl, TEMP_PREFERRED_LIFETIME - desync);
+    const ia = this.create(ifp, prefix, Math.min(vl, TEMP_VALID_LIFETIME), tpl, 0, true);
+    if (!ia || tpl === Infinity) return;
+    // §3.5: a new temporary address REGEN_ADVANCE before this one is deprecated.
+    const st = this.ip6.if6Of(ifp);
+    const regenAdvance = 2 + (TEMP_IDGEN_RETRIES * (st?.dadTransmits ?? 1) * (st?.retransTimer ?? 1000)) / 1000;
+    if (tpl <= regenAdvance) return;
+    this.ip6.clock.timer((tpl - regenAdvance) * 1000, () => this.regenerate(ia));
+  }
+
+  /** RFC 8981 §3.5: replaces a temporary address about to be deprecated, while the prefix is still advertised. */
+  private regenerate(old: In6Ifaddr): void {
+    const a = this.auto.find((x) => x.ia === old);
+    if (!a || !this.config.tempAddresses) return;
+    const pub = this.auto.find((x) => !x.temporary && x.ia.ifp === old.ifp && prefixMatch(x.prefix, 0, a.prefix, 64));
+    if (!pub) return;
+    const now = this.ip6.clock.now();
+    const vl = (pub.ia.validUntil - now) / 1000;
+    const pl = (pub.ia.preferredUntil - now) / 1000;
+    if (!(pl > 0)) return;
+    this.stats.c.tempRegenerated++;
+    this.createTemporary(old.ifp, a.prefix, vl, pl);
   }
 
   /**

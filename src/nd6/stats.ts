@@ -47,6 +47,7 @@ export function nd6Counters() {
     slaacFailed: 'autoconfigured addresses that could not be added',
     slaacRetried: 'autoconfigured addresses retried with a new identifier after DAD failure',
     slaacGaveUp: 'prefixes given up after repeated DAD failures',
+    tempRegenerated: 'temporary addresses regenerated before deprecation (RFC 8981)',
     redirectIn: 'redirects received',
     redirectAccepted: 'redirects accepted',
     redirectBad: 'redirects dropped: failed validation (source, hop limit, code, target, options)',
