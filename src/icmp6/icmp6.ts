@@ -208,7 +208,8 @@ export class Icmp6 {
     body[2] = (param >>> 8) & 0xff;
     body[3] = param & 0xff;
     body.set(b.subarray(0, quoteLen), 4);
-    const src = ctx.mcast ? null : ctx.dst.slice();
+    // icmp6_reflect: answer from the offending packet's destination if it is ours, else let selection choose.
+    const src = !ctx.mcast && this.ip6.findAddr(ctx.dst, ctx.zone) ? ctx.dst.slice() : null;
     if (!this.send({ type, code, body, dst: ctx.src.slice(), zone: ctx.zone, src })) s.errSent++;
   }
 

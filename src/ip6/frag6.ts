@@ -267,28 +267,8 @@ export class Reassembly {
     if (q.dead) return;
     s.fragTimeout++;
     // §4.5: Time Exceeded code 1 only if the first fragment was received, quoting it.
-    if (first && this.ip6.icmpError) {
-      const ifp = this.ip6.ifs.get(q.ifindex);
-      if (!ifp) return;
-      const pkt = Pkt.copyOf(first);
-      this.ip6.icmpError(
-        {
-          pkt,
-          ifp,
-          b: pkt.data(),
-          off: IP6_HDR_LEN,
-          nxtOff: 6,
-          src: pkt.data().subarray(IP6_SRC, IP6_SRC + 16),
-          dst: pkt.data().subarray(IP6_DST, IP6_DST + 16),
-          zone: q.zone,
-          nest: 0,
-          mcast: first[IP6_DST] === 0xff,
-        },
-        ICMP6_TIME_EXCEEDED,
-        1,
-        0,
-      );
-    }
+    const ifp = this.ip6.ifs.get(q.ifindex);
+    if (first && ifp) this.ip6.errorAbout(Pkt.copyOf(first), ifp, ICMP6_TIME_EXCEEDED, 1, 0);
   }
 
   private evictOldest(): void {

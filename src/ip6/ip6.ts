@@ -262,6 +262,34 @@ export class Ip6 {
     return ia;
   }
 
+  /**
+   * Sends an ICMPv6 error about a packet that never went out (IPv6 header at
+   * its data start), e.g. Destination Unreachable when address resolution
+   * failed (RFC 4861 §7.2.2). Subject to the usual rules and rate limit.
+   */
+  errorAbout(pkt: Pkt, ifp: Ifnet, type: number, code: number, param: number): void {
+    if (!this.icmpError) return;
+    const b = pkt.data();
+    if (b.length < 40) return;
+    this.icmpError(
+      {
+        pkt,
+        ifp,
+        b,
+        off: 40,
+        nxtOff: 6,
+        src: b.subarray(8, 24),
+        dst: b.subarray(24, 40),
+        zone: ifp.index,
+        nest: 0,
+        mcast: b[24] === 0xff,
+      },
+      type,
+      code,
+      param,
+    );
+  }
+
   /** Called by ND when DAD for `ia` ends. */
   dadDone(ia: In6Ifaddr, duplicated: boolean): void {
     const st = this.if6.get(ia.ifp.index);

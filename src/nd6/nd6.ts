@@ -147,8 +147,12 @@ export class Nd6 {
       this.stats.c.resolveFailed++;
       this.stats.c.unresolvedDropped += n.queue.length;
       this.ip6.log.log('debug', 'nd6', `${n.ifp.name}: ${formatIn6(n.addr)} did not answer ${n.probes} solicitations`);
+      const q = n.queue;
       n.queue = [];
       this.cache.delete(n);
+      // §7.2.2: Destination Unreachable (address unreachable) to the sender of each queued packet —
+      // ourselves for a host, through lo0, so the sending protocol learns of it (rate limited).
+      for (const p of q) this.ip6.errorAbout(p, n.ifp, 1, 3, 0);
       return;
     }
     n.probes++;
@@ -204,6 +208,12 @@ export class Nd6 {
   private flushQueue(n: Neighbor): void {
     const q = n.queue;
     n.queue = [];
+    // §7.3.3: the first packet sent to a STALE entry moves it to DELAY; the queued
+    // packets of an entry completed by an unsolicited NA or an NS's SLLA are such packets.
+    if (q.length && n.state === 'STALE') {
+      this.setState(n, 'DELAY');
+      this.arm(n, DELAY_FIRST_PROBE_TIME, () => this.delayExpired(n));
+    }
     for (const p of q) this.transmit(n, p);
     if (q.length) this.stats.c.resolved++;
   }

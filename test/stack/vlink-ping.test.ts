@@ -102,12 +102,17 @@ test('ping to ourselves goes through lo0, ::1 included', async (t) => {
   t.true(a.s.ip6.stats.c.looped >= 4);
 });
 
-test('no reply from an address nobody has: resolution fails and is counted', async (t) => {
+test('no reply from an address nobody has: resolution fails, is counted, and ping learns Address unreachable', async (t) => {
   const { clock, a } = pair(4);
   clock.advance(3000);
-  const r = await settle(clock, a.s.ping({ dst: in6('fe80::dead'), zone: a.ifp.index, seq: 1, timeoutMs: 5000 }));
-  t.is(r, null);
-  clock.advance(5000);
+  const err = await settle(clock, a.s.ping({ dst: in6('fe80::dead'), zone: a.ifp.index, seq: 1, timeoutMs: 10_000 })).then(
+    () => null,
+    (e: Error & { code?: string; icmp?: { type: number; code: number } }) => e,
+  );
+  t.is(err?.code, 'EHOSTUNREACH');
+  t.deepEqual(err?.icmp && { type: err.icmp.type, code: err.icmp.code }, { type: 1, code: 3 });
+  t.regex(err!.message, /Destination unreachable: Address unreachable/);
   t.is(a.s.nd6.stats.c.resolveFailed, 1);
   t.is(a.s.nd6.stats.c.unresolvedDropped, 1);
+  t.is(a.s.icmp6.stats.c.errSent, 1, 'RFC 4861 §7.2.2: Destination Unreachable to the sender (ourselves)');
 });
