@@ -192,6 +192,7 @@ export class Ip6 {
     const vl = opts.vltime ?? Infinity;
     const pl = opts.pltime ?? Infinity;
     if (!(vl >= 0) || !(pl >= 0) || pl > vl) return err('lifetimes: need 0 <= preferred <= valid');
+    if (vl === 0) return err('a valid lifetime of 0 would make the address invalid at once');
     const existing = st.findAddr(addr);
     if (existing && existing.flags & IN6_IFF.DUPLICATED) return ok(this.retryDad(existing));
     if (existing) return err(`${formatIn6(addr)} already configured on ${ifp.name}: File exists`);
