@@ -19,9 +19,12 @@ import type { Ifnet } from './link/ifnet.ts';
 import { IfnetTable } from './link/iftable.ts';
 import { LoopbackIf } from './link/loopback.ts';
 import { randomLocalMac } from './link/mac.ts';
+import { Mld6 } from './nd6/mld6.ts';
 import { Nd6 } from './nd6/nd6.ts';
 import { RouterDiscovery, type RtrLimits } from './nd6/rtr.ts';
 import { type IfIdMode, Slaac } from './nd6/slaac.ts';
+import { type DgramHost, type RemoteInfo, type Socket, type SocketOptions, createSocket } from './udp/socket.ts';
+import { Udp6 } from './udp/udp.ts';
 
 export interface StackOptions {
   clock?: Clock;
@@ -57,8 +60,12 @@ export class Stack {
   readonly ip6: Ip6;
   readonly icmp6: Icmp6;
   readonly nd6: Nd6;
+  readonly mld6: Mld6;
   readonly slaac: Slaac;
   readonly rtr: RouterDiscovery;
+  readonly udp: Udp6;
+  /** node:dgram-shaped socket API: `stack.dgram.createSocket('udp6')`. */
+  readonly dgram: { createSocket(type: 'udp6' | 'udp4' | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket };
   private closed = false;
 
   constructor(o: StackOptions = {}) {
@@ -72,6 +79,7 @@ export class Stack {
     this.ip6.preferTemporary = o.tempAddresses ?? false;
     this.icmp6 = new Icmp6(this.ip6);
     this.nd6 = new Nd6(this.ip6, this.icmp6);
+    this.mld6 = new Mld6(this.ip6, this.icmp6);
     this.slaac = new Slaac(this.ip6, this.nd6.stats, {
       ifid: o.ifid ?? 'stable',
       secret: o.stableSecret ?? this.rng.fill(new Uint8Array(32)),
@@ -80,9 +88,30 @@ export class Stack {
     });
     this.ip6.hooks.dadFailed.push((ia) => this.slaac.onDadFailure(ia));
     this.rtr = new RouterDiscovery(this.ip6, this.icmp6, this.nd6, this.slaac, o.rtrLimits);
+    this.udp = new Udp6(this.ip6, this.icmp6);
+    this.counters.register(this.udp.stats);
+    const host: DgramHost = {
+      udp: this.udp,
+      ifs: this.ifs,
+      joinGroup: (idx, group) => {
+        const ifp = this.ifs.get(idx);
+        if (!ifp) return `no interface ${idx}`;
+        const r = this.ip6.joinGroup(ifp, group);
+        return r.ok ? null : r.error;
+      },
+      leaveGroup: (idx, group) => {
+        const ifp = this.ifs.get(idx);
+        if (!ifp) return `no interface ${idx}`;
+        const r = this.ip6.leaveGroup(ifp, group);
+        return r.ok ? null : r.error;
+      },
+      defaultMulticastIf: () => this.ifs.list().find((i) => i.up && i.lladdr !== null)?.index ?? 0,
+    };
+    this.dgram = { createSocket: (type, listener) => createSocket(host, type, listener) };
     this.counters.register(this.ip6.stats);
     this.counters.register(this.icmp6.stats);
     this.counters.register(this.nd6.stats);
+    this.counters.register(this.mld6.stats);
     this.ip6.up(this.lo);
   }
 
@@ -147,6 +176,7 @@ export class Stack {
     this.closed = true;
     this.rtr.close();
     this.nd6.close();
+    this.mld6.close();
     for (const ifp of this.ifs.list()) ifp.close();
     if (this.clock instanceof RealClock) this.clock.stop();
   }
