@@ -53,6 +53,8 @@ export interface SocketOptions {
 }
 
 type Callback = (err: Error | null, bytes?: number) => void;
+type Chunk = string | Uint8Array | DataView;
+export type SendMsg = Chunk | readonly Chunk[];
 
 /** A node-style system error: code, errno (negative, as libuv's), syscall, address, port. */
 export class SocketError extends Error {
@@ -204,7 +206,12 @@ export class Socket extends EventEmitter {
 
   // ---- send ------------------------------------------------------------------
 
-  send(msg: unknown, ...args: unknown[]): void {
+  send(msg: SendMsg, port?: number, address?: string, callback?: Callback): void;
+  send(msg: SendMsg, port: number, callback: Callback): void;
+  send(msg: SendMsg, callback?: Callback): void;
+  send(msg: SendMsg, offset: number, length: number, port?: number, address?: string, callback?: Callback): void;
+  send(msg: SendMsg, offset: number, length: number, callback?: Callback): void;
+  send(msg: SendMsg, ...args: unknown[]): void {
     this.checkRunning();
     let cb: Callback | undefined;
     if (typeof args[args.length - 1] === 'function') cb = args.pop() as Callback;
