@@ -1,5 +1,6 @@
 /**
- * The client commands of tap6: ifconfig, ndp, route, netstat, ping6. Each
+ * The client commands of tap6: ifconfig, ndp, route, netstat, ping6, rtsol,
+ * sysctl. Each
  * parses its arguments, asks the daemon over the control socket (ctl.ts)
  * and prints text (format.ts) or, with --json, the daemon's JSON.
  *
@@ -9,8 +10,39 @@
  */
 import { parseArgs } from 'node:util';
 import { CtlClient, CtlError, resolveCtlPath } from './ctl.ts';
-import { formatIfconfig, formatNdp, formatNetstat, formatRoutes, pingHeader, pingReply, pingSummary, pingTimeout, RttStats } from './format.ts';
-import type { IfAddrInfo, IfconfigResult, NdpResult, NetstatResult, PingReplyEvent, PingResult, PingStart, RouteResult } from './handlers.ts';
+import { MAX_ECHO_DATA } from '../src/icmp6/echo.ts';
+import {
+  formatIfconfig,
+  formatNdIf,
+  formatNdp,
+  formatNetstat,
+  formatPrefixes,
+  formatRouters,
+  formatRoutes,
+  formatSysctl,
+  pingHeader,
+  pingIcmpError,
+  pingReply,
+  pingSummary,
+  pingTimeout,
+  RttStats,
+} from './format.ts';
+import type {
+  IfAddrInfo,
+  IfconfigResult,
+  NdIfResult,
+  NdpPrefixesResult,
+  NdpResult,
+  NdpRoutersResult,
+  NetstatResult,
+  PingIcmpErrorEvent,
+  PingReplyEvent,
+  PingResult,
+  PingStart,
+  RouteResult,
+  RtsolResult,
+  SysctlResult,
+} from './handlers.ts';
 
 export interface Io {
   out(line: string): void;
@@ -25,10 +57,12 @@ export const EX_USAGE = 64;
 
 export const USAGES: Record<string, string> = {
   ifconfig: 'tap6 ifconfig [--ctl PATH] [--json] [-a | IF [inet6 ADDR[/PLEN] [prefixlen N] [alias | -alias | delete] [pltime S] [vltime S]]]',
-  ndp: 'tap6 ndp -a [--ctl PATH] [--json]',
+  ndp: 'tap6 ndp [-a | -r | -p | -i IF [accept_rtadv | -accept_rtadv]] [--ctl PATH] [--json]',
   route: 'tap6 route [-n] [--ctl PATH] [--json]',
   netstat: 'tap6 netstat (-s [-p ip6|icmp6|nd6|if|...] [-z] | -r) [--ctl PATH] [--json]',
   ping6: 'tap6 ping6 [-c COUNT] [-i SEC] [-s SIZE] [-I IF] [-W SEC] [-t HLIM] [--ctl PATH] DEST',
+  rtsol: 'tap6 rtsol [--ctl PATH] [--json] IF',
+  sysctl: 'tap6 sysctl [-a | NAME[=VALUE] ...] [-n] [-d] [--ctl PATH] [--json]',
 };
 
 export class UsageError extends Error {}
@@ -80,6 +114,8 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   route: cmdRoute,
   netstat: cmdNetstat,
   ping6: cmdPing6,
+  rtsol: cmdRtsol,
+  sysctl: cmdSysctl,
 };
 
 /** Not a daemon error: finding or reaching the daemon failed (printed without the command name). */
@@ -152,16 +188,114 @@ async function cmdIfconfig(argv: string[], io: Io): Promise<number> {
 
 // ---- ndp, route, netstat ----------------------------------------------------------------
 
+/**
+ * ndp in the BSD manner: -a the neighbor cache (the default), -r default
+ * routers, -p prefixes, -i IF the interface's ND variables and flags
+ * (`accept_rtadv` / `-accept_rtadv` set the flag). Parsed by hand for the
+ * '-accept_rtadv' word.
+ */
 async function cmdNdp(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
+  let ctl: string | undefined;
+  let json = false;
+  const modes = new Set<'a' | 'r' | 'p' | 'i'>();
+  let ifname: string | undefined;
+  let acceptRtadv: boolean | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--ctl') {
+      ctl = argv[++i];
+      if (ctl === undefined) throw new UsageError('--ctl needs a path');
+    } else if (a.startsWith('--ctl=')) ctl = a.slice(6);
+    else if (a === '--json') json = true;
+    else if (a === '-i') {
+      modes.add('i');
+      ifname = argv[++i];
+      if (ifname === undefined || ifname.startsWith('-')) throw new UsageError('-i needs an interface');
+    } else if (a === 'accept_rtadv' || a === '-accept_rtadv') {
+      if (ifname === undefined) throw new UsageError(`'${a}' goes after -i IF`);
+      acceptRtadv = a === 'accept_rtadv';
+    } else if (/^-[anrp]+$/.test(a)) {
+      for (const f of a.slice(1)) if (f !== 'n') modes.add(f as 'a' | 'r' | 'p');
+    } else if (a.startsWith('-')) throw new UsageError(`Unknown option '${a}'`);
+    else throw new UsageError(`unknown word '${a}'`);
+  }
+  if (modes.size > 1) throw new UsageError('choose one of -a, -r, -p, -i IF');
+  const mode = [...modes][0] ?? 'a';
+  return withClient(ctl, io, async (c) => {
+    switch (mode) {
+      case 'a': {
+        const r = (await c.call('ndp')) as NdpResult;
+        if (json) printJson(io, r);
+        else for (const l of formatNdp(r.neighbors)) io.out(l);
+        break;
+      }
+      case 'r': {
+        const r = (await c.call('ndp.routers')) as NdpRoutersResult;
+        if (json) printJson(io, r);
+        else for (const l of formatRouters(r.routers)) io.out(l);
+        break;
+      }
+      case 'p': {
+        const r = (await c.call('ndp.prefixes')) as NdpPrefixesResult;
+        if (json) printJson(io, r);
+        else for (const l of formatPrefixes(r.prefixes)) io.out(l);
+        break;
+      }
+      case 'i': {
+        const r = (await c.call('ndp.ifinfo', { ifname, ...(acceptRtadv !== undefined ? { acceptRtadv } : {}) })) as NdIfResult;
+        if (json) printJson(io, r);
+        else for (const l of formatNdIf(r)) io.out(l);
+        break;
+      }
+    }
+    return 0;
+  });
+}
+
+/** rtsol IF: the daemon solicits routers on IF now; quiet on success (`ndp -r` shows what answered). */
+async function cmdRtsol(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
     args: argv,
-    options: { all: { type: 'boolean', short: 'a' }, numeric: { type: 'boolean', short: 'n' }, ctl: { type: 'string' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+    options: { ctl: { type: 'string' }, json: { type: 'boolean' } },
     strict: true,
   });
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing interface' : `one interface only, got ${positionals.join(' ')}`);
   return withClient(values.ctl, io, async (c) => {
-    const r = (await c.call('ndp')) as NdpResult;
+    const r = (await c.call('rtsol', { ifname: positionals[0] })) as RtsolResult;
     if (values.json) printJson(io, r);
-    else for (const l of formatNdp(r.neighbors)) io.out(l);
+    return 0;
+  });
+}
+
+/**
+ * sysctl as BSD has it: NAME reads (a node such as net.inet6.icmp6 reads
+ * everything below it), NAME=VALUE sets and prints `NAME: old -> new`,
+ * nothing or -a reads everything; -n values only, -d descriptions.
+ */
+async function cmdSysctl(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      all: { type: 'boolean', short: 'a' },
+      values: { type: 'boolean', short: 'n' },
+      descriptions: { type: 'boolean', short: 'd' },
+      ctl: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.all && positionals.length > 0) throw new UsageError('-a takes no names');
+  const ops = positionals.map((p) => {
+    const i = p.indexOf('=');
+    if (i === 0) throw new UsageError(`'${p}': a name goes before '='`);
+    return i > 0 ? { name: p.slice(0, i), value: p.slice(i + 1) } : { name: p };
+  });
+  return withClient(values.ctl, io, async (c) => {
+    const r = (await c.call('sysctl', { ops })) as SysctlResult;
+    if (values.json) printJson(io, r);
+    else for (const l of formatSysctl(r.entries, { valuesOnly: values.values ?? false, descriptions: values.descriptions ?? false })) io.out(l);
     return 0;
   });
 }
@@ -175,7 +309,7 @@ async function cmdRoute(argv: string[], io: Io): Promise<number> {
   return withClient(values.ctl, io, async (c) => {
     const r = (await c.call('route')) as RouteResult;
     if (values.json) printJson(io, r);
-    else for (const l of formatRoutes(r.routes)) io.out(l);
+    else for (const l of formatRoutes(r.routes, r.pmtu)) io.out(l);
     return 0;
   });
 }
@@ -200,7 +334,7 @@ async function cmdNetstat(argv: string[], io: Io): Promise<number> {
     if (values.routes) {
       const r = (await c.call('route')) as RouteResult;
       if (values.json) printJson(io, r);
-      else for (const l of formatRoutes(r.routes)) io.out(l);
+      else for (const l of formatRoutes(r.routes, r.pmtu)) io.out(l);
       return 0;
     }
     const r = (await c.call('netstat', values.proto !== undefined ? { proto: values.proto } : {})) as NetstatResult;
@@ -222,10 +356,21 @@ function numberOpt(v: string | undefined, name: string, lo: number, hi: number, 
 }
 
 /**
+ * iputils' exit status: 0 some reply; 1 no reply (lost, or answered by
+ * ICMPv6 errors); 2 none could be sent (local errors only).
+ */
+export function pingExitCode(r: Pick<PingResult, 'received' | 'errors' | 'icmpErrors'>): number {
+  if (r.received > 0) return 0;
+  return r.errors > 0 && r.icmpErrors === 0 ? 2 : 1;
+}
+
+/**
  * ping6 as iputils ping prints it. The daemon sends and times the requests
  * and streams each outcome; Ctrl-C (io.signal) cancels the request and the
- * summary covers what happened so far. Exit: 0 some reply, 1 no reply,
- * 2 error (bad address, cannot send, no daemon).
+ * summary covers what happened so far. A request answered by an ICMPv6
+ * error prints `From ADDR icmp_seq=N Destination unreachable: ...` and
+ * counts in `+N errors`. Exit: 0 some reply, 1 no reply, 2 error (bad
+ * address, cannot send, no daemon).
  */
 async function cmdPing6(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -247,7 +392,10 @@ async function cmdPing6(argv: string[], io: Io): Promise<number> {
   const dest = positionals[0]!;
   const count = numberOpt(values.count, '-c', 1, 1e9, true);
   const interval = numberOpt(values.interval, '-i', 0.001, 3600, false);
-  const size = numberOpt(values.size, '-s', 0, 65527, true);
+  if (values.size !== undefined && /^[0-9]+$/.test(values.size) && Number(values.size) > MAX_ECHO_DATA) {
+    throw new UsageError(`-s ${values.size}: too large; at most ${MAX_ECHO_DATA} data bytes (16 MiB), and above 65527 only where a jumbogram fits (lo0)`);
+  }
+  const size = numberOpt(values.size, '-s', 0, MAX_ECHO_DATA, true);
   const timeout = numberOpt(values.timeout, '-W', 0.001, 3600, false);
   const hlim = numberOpt(values.hlim, '-t', 1, 255, true);
   const args: Record<string, unknown> = { dst: dest, count: count ?? 0 };
@@ -258,7 +406,7 @@ async function cmdPing6(argv: string[], io: Io): Promise<number> {
   if (values.interface !== undefined) args['ifname'] = values.interface;
 
   return withClient(values.ctl, io, async (c) => {
-    const tally = { transmitted: 0, received: 0, errors: 0, rtts: new RttStats(), t0: performance.now() };
+    const tally = { transmitted: 0, received: 0, errors: 0, icmpErrors: 0, rtts: new RttStats(), t0: performance.now() };
     const req = c.request('ping6', args, (event, data) => {
       switch (event) {
         case 'start': {
@@ -279,6 +427,11 @@ async function cmdPing6(argv: string[], io: Io): Promise<number> {
         case 'timeout':
           io.out(pingTimeout(Number(data['seq'])));
           break;
+        case 'icmp':
+          tally.errors++;
+          tally.icmpErrors++;
+          io.out(pingIcmpError(data as unknown as PingIcmpErrorEvent));
+          break;
         case 'error':
           tally.errors++;
           io.err(`tap6: ping6: ${String(data['message'])}`);
@@ -296,16 +449,16 @@ async function cmdPing6(argv: string[], io: Io): Promise<number> {
     });
     const result = (await Promise.race([req.done, gaveUp])) as PingResult | null;
     // Cancelled, and the daemon did not answer in time: summarise what we saw.
-    const summary: Pick<PingResult, 'transmitted' | 'received' | 'errors' | 'timeMs' | 'rtt'> = result ?? {
+    const summary: Pick<PingResult, 'transmitted' | 'received' | 'errors' | 'icmpErrors' | 'timeMs' | 'rtt'> = result ?? {
       transmitted: tally.transmitted,
       received: tally.received,
       errors: tally.errors,
+      icmpErrors: tally.icmpErrors,
       timeMs: Math.round(performance.now() - tally.t0),
       rtt: tally.rtts.result(),
     };
     io.out('');
     for (const l of pingSummary(dest, summary)) io.out(l);
-    if (summary.received > 0) return 0;
-    return summary.errors > 0 ? 2 : 1;
+    return pingExitCode(summary);
   });
 }

@@ -5,7 +5,15 @@
  * over, and serves the control socket until SIGINT or SIGTERM. Shutting down
  * closes the control socket (and removes its file), the stack and the TAP,
  * and flushes the capture. A failure at start is one line on stderr.
+ *
+ * Start-up knobs: `--sysctl NAME=VALUE` (repeatable; the names of `tap6
+ * sysctl`) and the conveniences --no-accept-rtadv, --forwarding, --ifid,
+ * --temp-addresses, --optimistic-dad are applied after the interface is
+ * attached and before it comes up, conveniences first, then the --sysctl
+ * settings in order. `--stable-secret FILE` gives the RFC 7217 secret, so
+ * that autoconfigured addresses stay the same across restarts.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { LogLevel } from '../src/core/log.ts';
 import { ConsoleLogger } from '../src/core/log.ts';
@@ -19,8 +27,10 @@ import { Stack } from '../src/stack.ts';
 import { CtlServer, DEFAULT_CTL_DIR, type Handler, defaultCtlPath, ensureCtlDir } from './ctl.ts';
 import { formatIfconfig } from './format.ts';
 import { controlHandlers, ifconfig } from './handlers.ts';
+import { type Oid, type SysctlValue, applySysctl, parseSysctlValue, splitAssignment } from './sysctl.ts';
 
-export const UP_USAGE = 'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error]';
+export const UP_USAGE =
+  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE]';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -31,7 +41,7 @@ export interface UpIo {
   stop?: Promise<unknown>;
 }
 
-class StartError extends Error {
+export class StartError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
@@ -55,7 +65,27 @@ function tapErrorMessage(name: string, e: unknown): string {
   }
 }
 
-function parseUpArgs(argv: string[]): { tap: string; ctl: string; ctlIsDefault: boolean; pcap?: string; mtu?: number; level: LogLevel } {
+export interface UpSetting {
+  name: string;
+  oid: Oid;
+  value: SysctlValue;
+}
+
+export interface UpOptions {
+  tap: string;
+  ctl: string;
+  ctlIsDefault: boolean;
+  pcap?: string;
+  mtu?: number;
+  level: LogLevel;
+  /** Applied in this order before the interface comes up. */
+  sysctls: UpSetting[];
+  /** File holding the RFC 7217 secret. */
+  stableSecret?: string;
+}
+
+/** Checks `tap6 up` arguments without touching anything; StartError (exit 64) on a mistake. */
+export function parseUpArgs(argv: string[]): UpOptions {
   let values;
   try {
     ({ values } = parseArgs({
@@ -66,6 +96,13 @@ function parseUpArgs(argv: string[]): { tap: string; ctl: string; ctlIsDefault: 
         pcap: { type: 'string' },
         mtu: { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
+        sysctl: { type: 'string', multiple: true },
+        'no-accept-rtadv': { type: 'boolean' },
+        forwarding: { type: 'boolean' },
+        ifid: { type: 'string' },
+        'temp-addresses': { type: 'boolean' },
+        'optimistic-dad': { type: 'boolean' },
+        'stable-secret': { type: 'string' },
       },
       strict: true,
     }));
@@ -84,6 +121,27 @@ function parseUpArgs(argv: string[]): { tap: string; ctl: string; ctlIsDefault: 
     mtu = Number(values.mtu);
     if (!/^[0-9]+$/.test(values.mtu) || mtu < lo || mtu > hi) throw new StartError(`--mtu must be an integer ${lo}..${hi}, got '${values.mtu}'`, 64);
   }
+  if (values.ifid !== undefined && values.ifid !== 'stable' && values.ifid !== 'eui64') {
+    throw new StartError(`--ifid must be stable or eui64, got '${values.ifid}'`, 64);
+  }
+  if (values['stable-secret'] === '') throw new StartError('--stable-secret needs a file', 64);
+  // The conveniences are sysctl settings under another name; explicit --sysctl ones follow and win.
+  const texts: [string, string, string][] = [];
+  if (values['no-accept-rtadv']) texts.push(['--no-accept-rtadv', 'net.inet6.ip6.accept_rtadv', '0']);
+  if (values.forwarding) texts.push(['--forwarding', 'net.inet6.ip6.forwarding', '1']);
+  if (values.ifid !== undefined) texts.push(['--ifid', 'net.inet6.ip6.ifid', values.ifid]);
+  if (values['temp-addresses']) texts.push(['--temp-addresses', 'net.inet6.ip6.use_tempaddr', '1']);
+  if (values['optimistic-dad']) texts.push(['--optimistic-dad', 'net.inet6.ip6.optimistic_dad', '1']);
+  for (const a of values.sysctl ?? []) {
+    const kv = splitAssignment(a);
+    if (!kv.ok) throw new StartError(`--sysctl ${kv.error}`, 64);
+    texts.push(['--sysctl', kv.value.name, kv.value.value]);
+  }
+  const sysctls = texts.map(([flag, name, text]) => {
+    const p = parseSysctlValue(name, text);
+    if (!p.ok) throw new StartError(`${flag}: ${p.error}`, 64);
+    return { name, ...p.value };
+  });
   return {
     tap: values.tap,
     ctl: values.ctl ?? defaultCtlPath(values.tap),
@@ -91,7 +149,46 @@ function parseUpArgs(argv: string[]): { tap: string; ctl: string; ctlIsDefault: 
     ...(values.pcap !== undefined ? { pcap: values.pcap } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
     level,
+    sysctls,
+    ...(values['stable-secret'] !== undefined ? { stableSecret: values['stable-secret'] } : {}),
   };
+}
+
+/** RFC 7217 wants a secret of at least 128 bits. */
+export const MIN_SECRET_BYTES = 16;
+const MAX_SECRET_FILE = 64 * 1024;
+
+/**
+ * The secret in a --stable-secret file: hex text (whitespace ignored, e.g.
+ * `openssl rand -hex 32`) or, failing that, the raw bytes (`head -c 32
+ * /dev/urandom`). At least 16 bytes either way; the error is the sentence to print.
+ */
+export function decodeStableSecret(file: Uint8Array): { ok: true; value: Uint8Array } | { ok: false; error: string } {
+  const text = Buffer.from(file.buffer, file.byteOffset, file.byteLength).toString('latin1').replace(/\s+/g, '');
+  if (text.length > 0 && /^(?:[0-9a-fA-F]{2})+$/.test(text)) {
+    const b = new Uint8Array(Buffer.from(text, 'hex'));
+    if (b.length < MIN_SECRET_BYTES) return { ok: false, error: `${b.length} bytes of hex; at least ${MIN_SECRET_BYTES} bytes (${2 * MIN_SECRET_BYTES} hex digits) are needed` };
+    return { ok: true, value: b };
+  }
+  if (file.length < MIN_SECRET_BYTES) return { ok: false, error: `${file.length} bytes; at least ${MIN_SECRET_BYTES} are needed (hex text or raw bytes)` };
+  return { ok: true, value: file.slice() };
+}
+
+/** Reads and decodes a --stable-secret file; StartError (exit 1) with the reason. */
+export function readStableSecret(path: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    if (statSync(path).size > MAX_SECRET_FILE) throw new StartError(`--stable-secret ${path}: larger than ${MAX_SECRET_FILE} bytes; is it the right file?`);
+    bytes = readFileSync(path);
+  } catch (e) {
+    if (e instanceof StartError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new StartError(`--stable-secret ${path}: ${why}`);
+  }
+  const d = decodeStableSecret(bytes);
+  if (!d.ok) throw new StartError(`--stable-secret ${path}: ${d.error}`);
+  return d.value;
 }
 
 function signalled(): { promise: Promise<string>; dispose(): void } {
@@ -123,6 +220,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
   let failed: string | null = null;
   try {
     const o = parseUpArgs(argv);
+    const secret = o.stableSecret !== undefined ? readStableSecret(o.stableSecret) : undefined;
     const reason = tapUnavailableReason();
     if (reason) throw new StartError(/\((EACCES|EPERM)\)/.test(reason) ? `${reason}: tap6 up needs root or CAP_NET_ADMIN` : reason);
     if (o.ctlIsDefault) {
@@ -140,7 +238,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
     } catch (e) {
       throw new StartError((e as Error).message);
     }
-    stack = new Stack({ log });
+    stack = new Stack({ log, ...(secret ? { stableSecret: secret } : {}) });
     Object.assign(handlers, controlHandlers(stack));
     let drv: TapDriver;
     try {
@@ -169,6 +267,10 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
       }
       ifp.filters.add(pcap);
       stack.counters.register(pcap.stats);
+    }
+    for (const set of o.sysctls) {
+      const old = applySysctl(stack, set.oid, set.value);
+      log.log('info', 'sysctl', `${set.name}: ${old} -> ${set.value}`);
     }
     const lost = new Promise<string>((resolve) => drv.tap.onError((e) => resolve(`TAP ${drv.name} failed: ${e.message}`)));
     drv.tap.setUp(true);

@@ -3,7 +3,20 @@
  * (handlers.ts), in the manner of the BSD tools people already read:
  * ifconfig, ndp -a, netstat -rn, netstat -s, and iputils ping.
  */
-import type { IfInfo, NeighborJson, NetstatResult, PingReplyEvent, PingResult, RouteJson } from './handlers.ts';
+import type {
+  IfInfo,
+  NdIfResult,
+  NeighborJson,
+  NetstatResult,
+  PingIcmpErrorEvent,
+  PingReplyEvent,
+  PingResult,
+  PmtuJson,
+  PrefixJson,
+  RouteJson,
+  RouterJson,
+  SysctlEntry,
+} from './handlers.ts';
 
 // ---- helpers -----------------------------------------------------------------------
 
@@ -78,17 +91,109 @@ export function formatNdp(neighbors: NeighborJson[]): string[] {
 
 // ---- netstat -rn --------------------------------------------------------------------
 
-export function formatRoutes(routes: RouteJson[]): string[] {
-  return [
+/**
+ * The routing table; an Mtu column when a route carries an MTU, then the
+ * Path MTU cache as its own section when it has entries.
+ */
+export function formatRoutes(routes: RouteJson[], pmtu: PmtuJson[] = []): string[] {
+  const withMtu = routes.some((r) => r.mtu > 0);
+  const out = [
     'Routing tables',
     '',
     'Internet6:',
     ...table(
-      ['Destination', 'Gateway', 'Flags', 'Netif', 'Expire', 'Use'],
-      ['l', 'l', 'l', 'r', 'r', 'r'],
-      routes.map((r) => [r.destination, r.gateway, r.flagNames, r.netif, r.expire === null ? '' : String(r.expire), String(r.use)]),
+      ['Destination', 'Gateway', 'Flags', ...(withMtu ? ['Mtu'] : []), 'Netif', 'Expire', 'Use'],
+      ['l', 'l', 'l', ...(withMtu ? (['r'] as const) : []), 'r', 'r', 'r'],
+      routes.map((r) => [
+        r.destination,
+        r.gateway,
+        r.flagNames,
+        ...(withMtu ? [r.mtu > 0 ? String(r.mtu) : ''] : []),
+        r.netif,
+        r.expire === null ? '' : String(r.expire),
+        String(r.use),
+      ]),
     ),
   ];
+  if (pmtu.length > 0) {
+    out.push(
+      '',
+      'Path MTU cache:',
+      ...table(
+        ['Destination', 'Mtu', 'Expire'],
+        ['l', 'r', 'r'],
+        pmtu.map((e) => [e.destination, String(e.mtu), sec2str(e.expire)]),
+      ),
+    );
+  }
+  return out;
+}
+
+// ---- ndp -r, -p, -i -------------------------------------------------------------------
+
+/** Lifetimes in ndp -r/-p/-i: 29m59s, `infinity`, `expired`. */
+function expireWord(s: number | null): string {
+  if (s === null) return 'infinity';
+  if (s <= 0) return 'expired';
+  return sec2str(s);
+}
+
+/** ndp -r, one router a line: `fe80::1%tap0 if=tap0, flags=MO, pref=high, expire=29m50s`. */
+export function formatRouters(routers: RouterJson[]): string[] {
+  return routers.map((r) => `${r.text} if=${r.ifname}, flags=${r.managed ? 'M' : ''}${r.other ? 'O' : ''}, pref=${r.preference}, expire=${expireWord(r.expire)}`);
+}
+
+/**
+ * ndp -p: each prefix, its flags (L on-link, A autonomous), its expiry, and
+ * the addresses autoconfigured from it with their lifetimes.
+ */
+export function formatPrefixes(prefixes: PrefixJson[]): string[] {
+  const out: string[] = [];
+  for (const p of prefixes) {
+    out.push(`${p.prefix} if=${p.ifname}`);
+    out.push(`flags=${p.onLink ? 'L' : ''}${p.autonomous ? 'A' : ''}, expire=${expireWord(p.expire)}`);
+    if (p.addresses.length === 0) out.push('  No addresses formed');
+    else {
+      out.push('  autoconfigured addresses:');
+      for (const a of p.addresses) {
+        const flags = a.flagNames.length ? ` ${a.flagNames.join(' ')}` : '';
+        out.push(`    ${a.text}${flags}, pltime=${expireWord(a.pltime)}, vltime=${expireWord(a.vltime)}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Milliseconds as BSD ndp -i prints them: 30s, 1s500ms. */
+function msWord(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const rest = Math.round(ms - s * 1000);
+  return rest ? `${s}s${rest}ms` : `${s}s`;
+}
+
+/** ndp -i IF: the ND variables, the flags, and what RDNSS/DNSSL options taught the interface. */
+export function formatNdIf(i: NdIfResult): string[] {
+  const out = [
+    `curhlim=${i.curHopLimit}, reachable=${Math.floor(i.reachableTime / 1000)}s, basereachable=${msWord(i.baseReachableTime)}, retrans=${i.retransTimer}ms, dad_count=${i.dadTransmits}, linkmtu=${i.linkMtu}`,
+    `Flags:${i.flags.map((f) => ` ${f}`).join('')}`,
+  ];
+  for (const d of i.dns) out.push(`${d.kind === 'rdnss' ? 'RDNSS' : 'DNSSL'}: ${d.value} expire=${expireWord(d.expire)}`);
+  return out;
+}
+
+// ---- sysctl -----------------------------------------------------------------------------
+
+/**
+ * BSD sysctl: `name: value`, `name: old -> new` for a value just set;
+ * `valuesOnly` (-n) prints the values alone, `descriptions` (-d) prints
+ * `name: what it is` instead.
+ */
+export function formatSysctl(entries: SysctlEntry[], o: { valuesOnly?: boolean; descriptions?: boolean } = {}): string[] {
+  return entries.map((e) => {
+    if (o.descriptions) return o.valuesOnly ? e.description : `${e.name}: ${e.description}`;
+    const v = e.old !== undefined ? `${e.old} -> ${e.value}` : String(e.value);
+    return o.valuesOnly ? v : `${e.name}: ${v}`;
+  });
 }
 
 // ---- netstat -s ---------------------------------------------------------------------
@@ -129,6 +234,11 @@ export function formatRtt(ms: number): string {
 
 export function pingReply(e: PingReplyEvent): string {
   return `${e.bytes} bytes from ${e.from}: icmp_seq=${e.seq} ttl=${e.hlim} time=${formatRtt(e.rttMs)} ms${e.dataOk ? '' : ' (wrong data)'}`;
+}
+
+/** An ICMPv6 error answered a request, as iputils prints it. */
+export function pingIcmpError(e: PingIcmpErrorEvent): string {
+  return `From ${e.from} icmp_seq=${e.seq} ${e.text}`;
 }
 
 export function pingTimeout(seq: number): string {

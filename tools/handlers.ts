@@ -9,14 +9,16 @@
  */
 import { parseIn6, formatIn6 } from '../src/ip6/addr.ts';
 import { formatAddrFlags, needsZone } from '../src/ip6/ifaddr.ts';
-import { formatFlags as formatRouteFlags } from '../src/ip6/route.ts';
+import { formatFlags as formatRouteFlags, maskPrefix } from '../src/ip6/route.ts';
 import { ICMP6_TYPE_NAMES } from '../src/icmp6/stats.ts';
-import { EchoError, type EchoResult } from '../src/icmp6/echo.ts';
+import { EchoError, type EchoResult, MAX_ECHO_DATA } from '../src/icmp6/echo.ts';
+import type { In6Ifaddr } from '../src/ip6/ifaddr.ts';
 import { IFF, type Ifnet } from '../src/link/ifnet.ts';
 import { formatMac } from '../src/link/mac.ts';
 import type { Stack } from '../src/stack.ts';
 import { CtlError, type Handler, type HandlerCtx } from './ctl.ts';
 import { RttStats } from './format.ts';
+import { type Oid, type SysctlValue, applySysctl, parseSysctlValue, selectOids, sysctlOids } from './sysctl.ts';
 
 // ---- result shapes (the --json output) ------------------------------------------
 
@@ -88,8 +90,21 @@ export interface RouteJson {
   use: number;
 }
 
+export interface PmtuJson {
+  /** "2001:db8::1", "fe80::1%tap0". */
+  destination: string;
+  dst: string;
+  /** Zone (interface index) of a scoped destination, 0 otherwise. */
+  zone: number;
+  mtu: number;
+  /** Seconds until the estimate ages out and the link MTU is tried again. */
+  expire: number;
+}
+
 export interface RouteResult {
   routes: RouteJson[];
+  /** The Path MTU cache (RFC 8201): what Packet Too Big taught us. */
+  pmtu: PmtuJson[];
 }
 
 export interface CounterJson {
@@ -122,12 +137,26 @@ export interface PingReplyEvent {
   dataOk: boolean;
 }
 
+/** An ICMPv6 error answered an echo request (ping's "From X icmp_seq=N Destination unreachable: ..."). */
+export interface PingIcmpErrorEvent {
+  seq: number;
+  /** Who sent the error: "fe80::1%tap0". */
+  from: string;
+  type: number;
+  code: number;
+  /** "Destination unreachable: Address unreachable". */
+  text: string;
+}
+
 export interface PingResult {
   dst: string;
   size: number;
   transmitted: number;
   received: number;
+  /** Requests that failed: answered by an ICMPv6 error, or not sent. */
   errors: number;
+  /** Of `errors`, those answered by an ICMPv6 error. */
+  icmpErrors: number;
   timeMs: number;
   rtt: { min: number; avg: number; max: number; mdev: number } | null;
 }
@@ -173,6 +202,22 @@ export function ifconfig(stack: Stack, ifname?: string): IfconfigResult {
   return { interfaces: list.map((ifp) => ifInfo(stack, ifp)) };
 }
 
+type AddrLike = Pick<In6Ifaddr, 'addr' | 'plen' | 'flags' | 'preferredUntil' | 'validUntil'>;
+
+function addrInfo(stack: Stack, ifp: Ifnet, ia: AddrLike, now: number): IfAddrInfo {
+  const scoped = needsZone(ia.addr);
+  return {
+    addr: formatIn6(ia.addr),
+    text: stack.formatAddress(ia.addr, scoped ? ifp.index : 0),
+    plen: ia.plen,
+    flags: ia.flags,
+    flagNames: formatAddrFlags(ia.flags),
+    scopeid: scoped ? ifp.index : null,
+    pltime: secondsLeft(ia.preferredUntil, now),
+    vltime: secondsLeft(ia.validUntil, now),
+  };
+}
+
 function ifInfo(stack: Stack, ifp: Ifnet): IfInfo {
   const st = stack.ip6.if6Of(ifp);
   const now = stack.clock.now();
@@ -187,19 +232,7 @@ function ifInfo(stack: Stack, ifp: Ifnet): IfInfo {
     flagNames: names,
     mtu: ifp.mtu,
     ether: ifp.lladdr ? formatMac(ifp.lladdr) : null,
-    addrs: (st?.addrs ?? []).map((ia) => {
-      const scoped = needsZone(ia.addr);
-      return {
-        addr: formatIn6(ia.addr),
-        text: stack.formatAddress(ia.addr, scoped ? ifp.index : 0),
-        plen: ia.plen,
-        flags: ia.flags,
-        flagNames: formatAddrFlags(ia.flags),
-        scopeid: scoped ? ifp.index : null,
-        pltime: secondsLeft(ia.preferredUntil, now),
-        vltime: secondsLeft(ia.validUntil, now),
-      };
-    }),
+    addrs: (st?.addrs ?? []).map((ia) => addrInfo(stack, ifp, ia, now)),
     groups: st ? [...st.groups.entries()].map(([g]) => stack.formatAddress(g, needsZone(g) ? ifp.index : 0)) : [],
     nd: st
       ? { curHopLimit: st.curHopLimit, retransTimer: st.retransTimer, reachableTime: st.reachableTime, dadTransmits: st.dadTransmits, linkMtu: st.linkMtu }
@@ -236,20 +269,7 @@ export function ifaddr(stack: Stack, args: Record<string, unknown>): IfAddrInfo 
   const ifp = lookupIf(stack, ifname);
   const explicitPlen = optNumber(args, 'plen', 0, 128, true);
   const { addr, plen } = parsePrefixArg(text, ifp, explicitPlen ?? 64);
-  const describe = (ia: { addr: Uint8Array; plen: number; flags: number; preferredUntil: number; validUntil: number }): IfAddrInfo => {
-    const scoped = needsZone(ia.addr);
-    const now = stack.clock.now();
-    return {
-      addr: formatIn6(ia.addr),
-      text: stack.formatAddress(ia.addr, scoped ? ifp.index : 0),
-      plen: ia.plen,
-      flags: ia.flags,
-      flagNames: formatAddrFlags(ia.flags),
-      scopeid: scoped ? ifp.index : null,
-      pltime: secondsLeft(ia.preferredUntil, now),
-      vltime: secondsLeft(ia.validUntil, now),
-    };
-  };
+  const describe = (ia: AddrLike): IfAddrInfo => addrInfo(stack, ifp, ia, stack.clock.now());
   if (op === 'delete') {
     const r = stack.ip6.deleteAddress(ifp, addr);
     if (!r.ok) throw new CtlError('EADDRNOTAVAIL', r.error);
@@ -282,6 +302,222 @@ export function ndp(stack: Stack): NdpResult {
   };
 }
 
+// ---- ndp -r, -p, -i --------------------------------------------------------------------
+
+export interface RouterJson {
+  addr: string;
+  /** "fe80::1%tap0". */
+  text: string;
+  ifname: string;
+  /** RFC 4191 Default Router Preference. */
+  preference: 'high' | 'medium' | 'low';
+  /** Seconds of router lifetime left. */
+  expire: number | null;
+  /** The M and O flags of the router's last advertisement. */
+  managed: boolean;
+  other: boolean;
+}
+
+export interface NdpRoutersResult {
+  routers: RouterJson[];
+}
+
+const PREFERENCE = { '1': 'high', '0': 'medium', '-1': 'low' } as const;
+
+export function ndpRouters(stack: Stack): NdpRoutersResult {
+  const now = stack.clock.now();
+  return {
+    routers: stack.rtr.routerList().map((r) => ({
+      addr: formatIn6(r.addr),
+      text: stack.formatAddress(r.addr, r.ifp.index),
+      ifname: r.ifp.name,
+      preference: PREFERENCE[r.preference],
+      expire: secondsLeft(r.expiresAt, now),
+      managed: r.managed,
+      other: r.other,
+    })),
+  };
+}
+
+export interface PrefixJson {
+  /** "2001:db8:1::/64". */
+  prefix: string;
+  ifname: string;
+  /** On the prefix list (the L flag: on-link). */
+  onLink: boolean;
+  /** Addresses were formed from it (the A flag: SLAAC). */
+  autonomous: boolean;
+  /**
+   * Seconds until the prefix expires: its valid lifetime on the prefix list,
+   * else the longest valid lifetime of its addresses; null for infinity.
+   */
+  expire: number | null;
+  /** The addresses autoconfigured from the prefix. */
+  addresses: (IfAddrInfo & { temporary: boolean })[];
+}
+
+export interface NdpPrefixesResult {
+  prefixes: PrefixJson[];
+}
+
+export function ndpPrefixes(stack: Stack): NdpPrefixesResult {
+  const now = stack.clock.now();
+  const byKey = new Map<string, PrefixJson & { until: number }>();
+  const entry = (ifp: Ifnet, prefix: Uint8Array, plen: number) => {
+    const text = `${formatIn6(maskPrefix(prefix, plen))}/${plen}`;
+    const key = `${ifp.index} ${text}`;
+    let e = byKey.get(key);
+    if (!e) byKey.set(key, (e = { prefix: text, ifname: ifp.name, onLink: false, autonomous: false, expire: null, addresses: [], until: 0 }));
+    return e;
+  };
+  for (const p of stack.rtr.prefixList()) {
+    const e = entry(p.ifp, p.prefix, p.plen);
+    e.onLink = true;
+    e.until = p.expiresAt;
+  }
+  for (const a of stack.slaac.addresses()) {
+    const e = entry(a.ia.ifp, a.ia.addr, a.ia.plen);
+    e.autonomous = true;
+    e.addresses.push({ ...addrInfo(stack, a.ia.ifp, a.ia, now), temporary: a.temporary });
+    if (!e.onLink) e.until = Math.max(e.until, a.ia.validUntil);
+  }
+  return {
+    prefixes: [...byKey.values()].map(({ until, ...e }) => ({ ...e, expire: secondsLeft(until, now) })),
+  };
+}
+
+export interface NdIfResult {
+  ifname: string;
+  index: number;
+  /** RFC 4861 §6.3.2 host variables; times in ms. */
+  curHopLimit: number;
+  reachableTime: number;
+  baseReachableTime: number;
+  retransTimer: number;
+  /** DupAddrDetectTransmits. */
+  dadTransmits: number;
+  /** The MTU used on the link: an advertised MTU, else the interface's. */
+  linkMtu: number;
+  acceptRtadv: boolean;
+  /** IPv6 disabled after a duplicated link-local address. */
+  disabled: boolean;
+  /** BSD-style flag words: accept_rtadv, ifdisabled. */
+  flags: string[];
+  /** RFC 8106 recursive DNS servers and search domains learned on the interface. */
+  dns: { kind: 'rdnss' | 'dnssl'; value: string; expire: number | null }[];
+}
+
+/** ndp -i IF [accept_rtadv | -accept_rtadv]. */
+export function ndpIfinfo(stack: Stack, args: Record<string, unknown>): NdIfResult {
+  const ifname = optString(args, 'ifname');
+  if (!ifname) throw einval("'ifname' is required");
+  const ifp = lookupIf(stack, ifname);
+  const st = stack.ip6.if6Of(ifp);
+  if (!st) throw new CtlError('ENXIO', `${ifp.name}: IPv6 is not attached`);
+  const set = args['acceptRtadv'];
+  if (set !== undefined && set !== null && typeof set !== 'boolean') throw einval("'acceptRtadv' must be a boolean");
+  const cfg = stack.rtr.config(ifp);
+  if (typeof set === 'boolean') cfg.acceptRtadv = set;
+  const now = stack.clock.now();
+  const flags: string[] = [];
+  if (cfg.acceptRtadv) flags.push('accept_rtadv');
+  if (st.disabled) flags.push('ifdisabled');
+  return {
+    ifname: ifp.name,
+    index: ifp.index,
+    curHopLimit: st.curHopLimit,
+    reachableTime: st.reachableTime,
+    baseReachableTime: st.baseReachableTime,
+    retransTimer: st.retransTimer,
+    dadTransmits: st.dadTransmits,
+    linkMtu: st.mtu,
+    acceptRtadv: cfg.acceptRtadv,
+    disabled: st.disabled,
+    flags,
+    dns: stack.rtr
+      .dns()
+      .filter((d) => d.ifp === ifp)
+      .map((d) => ({ kind: d.kind, value: d.value, expire: secondsLeft(d.expiresAt, now) })),
+  };
+}
+
+// ---- rtsol -----------------------------------------------------------------------------
+
+export interface RtsolResult {
+  ifname: string;
+  soliciting: boolean;
+}
+
+/** rtsol IF: (re)starts Router Solicitation on an interface now (RFC 4861 §6.3.7). */
+export function rtsol(stack: Stack, args: Record<string, unknown>): RtsolResult {
+  const ifname = optString(args, 'ifname');
+  if (!ifname) throw einval("'ifname' is required");
+  const ifp = lookupIf(stack, ifname);
+  if (!ifp.lladdr) throw new CtlError('EOPNOTSUPP', `${ifp.name} has no link-layer address: routers are solicited on Ethernet interfaces`);
+  if (!ifp.up) throw new CtlError('ENETDOWN', `${ifp.name} is down`);
+  if (stack.ip6.forwarding) throw new CtlError('EPERM', 'forwarding is on');
+  if (!stack.rtr.config(ifp).acceptRtadv) throw new CtlError('EPERM', `accept_rtadv is off on ${ifp.name}`);
+  if (!stack.rtr.startSolicit(ifp)) throw new CtlError('EPERM', `${ifp.name}: router solicitation refused`);
+  return { ifname: ifp.name, soliciting: true };
+}
+
+// ---- sysctl ----------------------------------------------------------------------------
+
+export interface SysctlEntry {
+  name: string;
+  value: SysctlValue;
+  /** The value before, when this request set it. */
+  old?: SysctlValue;
+  writable: boolean;
+  description: string;
+}
+
+export interface SysctlResult {
+  entries: SysctlEntry[];
+}
+
+/**
+ * sysctl: `ops` in order, each {name} to read (a node name reads what is
+ * below it) or {name, value} (text) to set; none: everything. Every op is
+ * checked before any is applied, so a bad one changes nothing.
+ */
+export function sysctl(stack: Stack, args: Record<string, unknown>): SysctlResult {
+  const raw = args['ops'] ?? [];
+  if (!Array.isArray(raw)) throw einval("'ops' must be an array");
+  type Step = { read: Oid[] } | { write: { oid: Oid; value: SysctlValue } };
+  const steps: Step[] = [];
+  for (const op of raw as unknown[]) {
+    if (typeof op !== 'object' || op === null || typeof (op as { name?: unknown }).name !== 'string') throw einval("each op needs a 'name'");
+    const { name, value } = op as { name: string; value?: unknown };
+    if (value === undefined || value === null) {
+      const oids = selectOids(name);
+      if (oids.length === 0) throw new CtlError('ENOENT', `unknown oid '${name}'`);
+      steps.push({ read: oids });
+      continue;
+    }
+    if (typeof value !== 'string') throw einval(`${name}: the value must be text`);
+    const p = parseSysctlValue(name, value);
+    if (!p.ok) throw new CtlError(p.code, p.error);
+    steps.push({ write: p.value });
+  }
+  if (steps.length === 0) steps.push({ read: [...sysctlOids()] });
+  const entries: SysctlEntry[] = [];
+  const describe = (o: Oid): SysctlEntry => ({
+    name: o.name,
+    value: o.get(stack),
+    writable: o.set !== undefined,
+    description: o.description,
+  });
+  for (const s of steps) {
+    if ('read' in s) for (const o of s.read) entries.push(describe(o));
+    else {
+      const old = applySysctl(stack, s.write.oid, s.write.value);
+      entries.push({ ...describe(s.write.oid), old });
+    }
+  }
+  return { entries };
+}
+
 // ---- route ---------------------------------------------------------------------------
 
 export function route(stack: Stack): RouteResult {
@@ -306,6 +542,16 @@ export function route(stack: Stack): RouteResult {
         use: r.use,
       };
     }),
+    pmtu: stack.ip6.pmtu
+      .list()
+      .sort((a, b) => a.zone - b.zone || formatIn6(a.dst).localeCompare(formatIn6(b.dst)))
+      .map((e) => ({
+        destination: stack.formatAddress(e.dst, e.zone),
+        dst: formatIn6(e.dst),
+        zone: e.zone,
+        mtu: e.mtu,
+        expire: secondsLeft(e.expiresAt, now) ?? 0,
+      })),
   };
 }
 
@@ -350,7 +596,7 @@ export async function ping6(stack: Stack, args: Record<string, unknown>, ctx: Ha
   if (!dstText) throw einval("'dst' is required");
   const count = optNumber(args, 'count', 0, 1e9, true) ?? 0;
   const intervalMs = optNumber(args, 'intervalMs', 1, 3_600_000, false) ?? 1000;
-  const size = optNumber(args, 'size', 0, 65535 - 8, true) ?? 56;
+  const size = optNumber(args, 'size', 0, MAX_ECHO_DATA, true) ?? 56;
   const timeoutMs = optNumber(args, 'timeoutMs', 1, 3_600_000, false) ?? 10_000;
   const hlim = optNumber(args, 'hlim', 1, 255, true);
   const ifname = optString(args, 'ifname');
@@ -368,7 +614,19 @@ export async function ping6(stack: Stack, args: Record<string, unknown>, ctx: Ha
   const rtts = new RttStats();
   let transmitted = 0;
   let errors = 0;
+  let icmpErrors = 0;
   let finished = false;
+  /** A request failed: answered by an ICMPv6 error (an event on stdout), or not sent (an error line). */
+  const failed = (seq: number, e: unknown): void => {
+    errors++;
+    if (e instanceof EchoError && e.icmp) {
+      icmpErrors++;
+      const from = stack.formatAddress(e.icmp.from, e.icmp.zone);
+      ctx.emit('icmp', { seq, from, type: e.icmp.type, code: e.icmp.code, text: icmpText(e) } satisfies PingIcmpErrorEvent);
+      return;
+    }
+    ctx.emit('error', { seq, code: e instanceof EchoError ? e.code : 'EIO', message: `${dst}: ${stripPrefix((e as Error).message, `ping ${formatIn6(addr)}: `)}` });
+  };
   const outstanding = new Set<Promise<void>>();
   const aborted = new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
@@ -408,11 +666,11 @@ export async function ping6(stack: Stack, args: Record<string, unknown>, ctx: Ha
       (e: unknown) => e,
     );
     if (early !== null) {
-      const code = early instanceof EchoError ? early.code : 'EIO';
-      const message = `${dst}: ${stripPrefix((early as Error).message, `ping ${formatIn6(addr)}: `)}`;
-      if (seq === 1) throw new CtlError(code, message);
-      errors++;
-      ctx.emit('error', { seq, code, message });
+      if (seq === 1 && !(early instanceof EchoError && early.icmp)) {
+        const code = early instanceof EchoError ? early.code : 'EIO';
+        throw new CtlError(code, `${dst}: ${stripPrefix((early as Error).message, `ping ${formatIn6(addr)}: `)}`);
+      }
+      failed(seq, early);
     } else {
       const tracked = req.then(
         (r: EchoResult | null) => {
@@ -430,9 +688,7 @@ export async function ping6(stack: Stack, args: Record<string, unknown>, ctx: Ha
           } else ctx.emit('timeout', { seq });
         },
         (e: unknown) => {
-          if (finished) return;
-          errors++;
-          ctx.emit('error', { seq, code: e instanceof EchoError ? e.code : 'EIO', message: `${dst}: ${stripPrefix((e as Error).message, `ping ${formatIn6(addr)}: `)}` });
+          if (!finished) failed(seq, e);
         },
       );
       outstanding.add(tracked);
@@ -443,7 +699,13 @@ export async function ping6(stack: Stack, args: Record<string, unknown>, ctx: Ha
   }
   while (outstanding.size > 0 && !ctx.signal.aborted) await Promise.race([Promise.all([...outstanding]), aborted]);
   finished = true;
-  return { dst, size, transmitted, received: rtts.n, errors, timeMs: Math.round(clock.now() - t0), rtt: rtts.result() };
+  return { dst, size, transmitted, received: rtts.n, errors, icmpErrors, timeMs: Math.round(clock.now() - t0), rtt: rtts.result() };
+}
+
+/** "Destination unreachable: Address unreachable": the EchoError's message without its "From ADDR: ". */
+function icmpText(e: EchoError): string {
+  const m = /^From [^ ]+: (.*)$/s.exec(e.message);
+  return m ? m[1]! : e.message;
 }
 
 const NOT_YET = Promise.resolve('pending' as const);
@@ -463,5 +725,10 @@ export function controlHandlers(stack: Stack): Record<string, Handler> {
     route: () => route(stack),
     netstat: (args) => netstat(stack, optString(args, 'proto')),
     ping6: (args, ctx) => ping6(stack, args, ctx),
+    rtsol: (args) => rtsol(stack, args),
+    sysctl: (args) => sysctl(stack, args),
+    'ndp.routers': () => ndpRouters(stack),
+    'ndp.prefixes': () => ndpPrefixes(stack),
+    'ndp.ifinfo': (args) => ndpIfinfo(stack, args),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * tap6 — the command-line tool. One command, subcommands in the BSD manner:
  * `up` runs a stack on a TAP and serves a control socket; ifconfig, ndp,
- * route, netstat and ping6 talk to it; `probe` is a self-test of the TAP
+ * route, netstat, ping6, rtsol and sysctl talk to it; `probe` is a self-test of the TAP
  * binding and link layer against the kernel.
  */
 import { parseArgs } from 'node:util';
@@ -17,12 +17,20 @@ commands:
   ${UP_USAGE}
         run a stack on the TAP NAME (created if missing) in the foreground and
         serve the control socket (default /run/tap6/NAME.sock) until Ctrl-C.
+        --sysctl and the switches set tunables before the interface comes up;
+        --stable-secret FILE (16+ bytes, hex or raw) keeps SLAAC addresses
+        the same across restarts.
   ${USAGES['ifconfig']}
         show interfaces and addresses; add (alias) or remove (-alias) an address
   ${USAGES['ndp']}
-        show the neighbor cache
+        show the neighbor cache (-a), default routers (-r), prefixes and their
+        addresses (-p), an interface's ND variables and flags (-i)
+  ${USAGES['rtsol']}
+        send router solicitations on IF now
+  ${USAGES['sysctl']}
+        read or set tunables (net.inet6.ip6.*, net.inet6.icmp6.*)
   ${USAGES['route']}
-        show the routing table
+        show the routing table and the Path MTU cache
   ${USAGES['netstat']}
         show counters by protocol (-s; -z: zero counters too) or the routing table (-r)
   ${USAGES['ping6']}

@@ -96,6 +96,8 @@ export class Icmp6 {
 
   setRateLimit(r: RateLimit): void {
     if (!(r.ratePerSec >= 0) || !(r.burst >= 0)) throw new RangeError('rate limit: rate and burst must be >= 0');
+    // Tokens earned so far are earned at the old rate; the new one counts from now.
+    this.refill();
     this.errLimit = { ...r };
     this.tokens = Math.min(this.tokens, r.burst);
   }
@@ -213,11 +215,15 @@ export class Icmp6 {
     if (!this.send({ type, code, body, dst: ctx.src.slice(), zone: ctx.zone, src })) s.errSent++;
   }
 
-  private takeToken(): boolean {
+  private refill(): void {
     const now = this.ip6.clock.now();
     const r = this.errLimit;
     this.tokens = Math.min(r.burst, this.tokens + ((now - this.lastRefill) / 1000) * r.ratePerSec);
     this.lastRefill = now;
+  }
+
+  private takeToken(): boolean {
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;

@@ -75,9 +75,10 @@ function optionsInput(ip6: Ip6, ctx: Ip6InputCtx, hbh: boolean): number {
       continue;
     }
     if (p + 2 > end || p + 2 + b[p + 1]! > end) {
-      // An option running past its header: the header is malformed.
+      // An option running past its header: the header is malformed. The pointer names the
+      // length byte, or the type when the header ends before its length byte.
       s.badOptLen++;
-      ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, PARAMPROB_HEADER, p + 1);
+      ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, PARAMPROB_HEADER, p + 2 > end ? p : p + 1);
       return IPPROTO_DONE;
     }
     const olen = b[p + 1]!;
@@ -98,6 +99,12 @@ function optionsInput(ip6: Ip6, ctx: Ip6InputCtx, hbh: boolean): number {
           // RFC 2675 §2: alignment 4n+2, length 4.
           s.badOptLen++;
           ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, PARAMPROB_HEADER, p + 1);
+          return IPPROTO_DONE;
+        }
+        // One Jumbo Payload option at most: a second one would make the length ambiguous.
+        if (jumbo) {
+          s.badJumbo++;
+          ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, PARAMPROB_HEADER, p);
           return IPPROTO_DONE;
         }
         if (!jumboCheck(ip6, ctx, p)) return IPPROTO_DONE;

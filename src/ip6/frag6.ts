@@ -58,7 +58,7 @@ interface Queue {
   unfrag: Uint8Array | null;
   unfragNxtOff: number;
   nxt: number;
-  /** The first fragment as received, for Time Exceeded. */
+  /** The start of the first fragment as received, as much as Time Exceeded quotes. */
   first: Uint8Array | null;
   /** RFC 5722: an overlap was seen; later fragments of this datagram are dropped too. */
   dead: boolean;
@@ -68,6 +68,8 @@ interface Queue {
 
 const ICMP6_PARAM_PROB = 4;
 const ICMP6_TIME_EXCEEDED = 3;
+/** What Time Exceeded can quote of the first fragment (RFC 4443 §2.4(c): 1280 - 40 - 8); no need to keep more. */
+const TIME_EXCEEDED_QUOTE = 1280 - IP6_HDR_LEN - 8;
 
 export class Reassembly {
   readonly limits: ReassemblyLimits;
@@ -128,8 +130,9 @@ export class Reassembly {
       this.ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, 0, IP6_PLEN);
       return IPPROTO_DONE;
     }
-    // §4.5: offset + length beyond 65,535 octets.
-    if (fragOff + fragLen > 0xffff) {
+    // §4.5: the packet reassembled from this fragment (the headers before the Fragment header,
+    // then offset + length of the fragmentable part) would exceed a payload of 65,535 octets.
+    if (off - IP6_HDR_LEN + fragOff + fragLen > 0xffff) {
       s.fragTooBig++;
       this.ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, 0, off + 2);
       return IPPROTO_DONE;
@@ -176,7 +179,7 @@ export class Reassembly {
       q.unfrag = b.slice(0, off);
       q.unfragNxtOff = ctx.nxtOff;
       q.nxt = nxt;
-      q.first = b.slice();
+      q.first = b.slice(0, Math.min(b.length, TIME_EXCEEDED_QUOTE));
     }
     if (q.total < 0 || !q.unfrag) return IPPROTO_PENDING;
     // Complete when the fragments cover [0, total) without gaps.
@@ -187,6 +190,8 @@ export class Reassembly {
       covered += f.len;
     }
     if (covered !== q.total) return IPPROTO_PENDING;
+    // The first fragment's unfragmentable part may be longer than the other fragments' were.
+    if (q.unfrag.length - IP6_HDR_LEN + q.total > 0xffff) return this.kill(q, 'fragTooBig');
     return this.complete(q, ctx);
   }
 
@@ -249,7 +254,7 @@ export class Reassembly {
   }
 
   /** Drops the datagram's fragments; the queue stays (dead) until its timer so that later fragments are dropped too. */
-  private kill(q: Queue, reason: 'fragOverlap' | 'fragInconsistent' | 'fragTooMany' | 'fragNoSpace'): number {
+  private kill(q: Queue, reason: 'fragOverlap' | 'fragInconsistent' | 'fragTooMany' | 'fragNoSpace' | 'fragTooBig'): number {
     this.ip6.stats.c[reason]++;
     this.bytes -= q.bytes;
     q.bytes = 0;

@@ -127,6 +127,11 @@ function run(ip6: Ip6, ctx: Ip6InputCtx, nxt: number): void {
       s.tooManyHeaders++;
       return;
     }
+    // The extension headers walked so far (every byte before this header) stay within the byte cap.
+    if (ctx.off - IP6_HDR_LEN > ip6.maxHeaderChain) {
+      s.chainTooLong++;
+      return;
+    }
     if (nxt === IPPROTO.NONE) {
       s.noNextHeader++;
       return;
@@ -137,12 +142,7 @@ function run(ip6: Ip6, ctx: Ip6InputCtx, nxt: number): void {
       ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER, ctx.nxtOff);
       return;
     }
-    if (EXTENSION[nxt]) {
-      if (ctx.off - IP6_HDR_LEN > ip6.maxHeaderChain) {
-        s.chainTooLong++;
-        return;
-      }
-    } else s.delivered++;
+    if (!EXTENSION[nxt]) s.delivered++;
     nxt = pr.input(ctx);
   }
   if (nxt === IPPROTO_PENDING) s.pending++;

@@ -228,7 +228,11 @@ export class Ip6 {
     this.leaveGroup(ifp, solicitedNode(addr));
     if (!isLinkLocal(addr)) this.routes.delete(addr, 128, { ifindex: this.lo.index });
     const stillCovered = st.addrs.some((o) => o.plen === ia.plen && maskPrefix(o.addr, o.plen).every((v, i) => v === maskPrefix(addr, ia.plen)[i]));
-    if (!stillCovered && ia.plen < 128 && !isLinkLocal(addr)) this.routes.delete(addr, ia.plen, { ifindex: ifp.index, gateway: null });
+    // Only the route this address brought: an on-link prefix learned from an RA (origin 'ra') stays.
+    if (!stillCovered && ia.plen < 128 && !isLinkLocal(addr)) {
+      const key = maskPrefix(addr, ia.plen);
+      this.routes.deleteWhere((r) => r.origin === 'connected' && r.plen === ia.plen && r.ifindex === ifp.index && !r.gateway && r.dst.every((v, i) => v === key[i]));
+    }
     this.log.log('info', 'ip6', `${ifp.name}: removed ${ia}`);
     for (const h of this.hooks.addrRemoved) h(ia);
     return ok(ia);

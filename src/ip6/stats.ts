@@ -32,7 +32,7 @@ export function ip6Counters() {
     atomicFrags: 'atomic fragments processed on their own (RFC 6946)',
     reassembled: 'packets reassembled',
     fragBadLen: 'fragments dropped: length not a multiple of 8 (Parameter Problem sent)',
-    fragTooBig: 'fragments dropped: offset + length beyond 65,535 (Parameter Problem sent)',
+    fragTooBig: 'fragments or datagrams dropped: reassembled size beyond 65,535',
     fragIncompleteChain: 'first fragments dropped: incomplete header chain (RFC 7112)',
     fragOverlap: 'fragments dropped: overlapping fragments, whole datagram discarded (RFC 5722)',
     fragDup: 'fragments dropped: exact duplicates',

@@ -215,7 +215,10 @@ export class RouterDiscovery {
     rs?.timer?.cancel();
     this.rs.delete(ifp.index);
 
-    this.updateRouter(ifp, from, ra);
+    // RFC 4191 §3.1: the preference and lifetime of a ::/0 Route Information
+    // option override those of the RA header (it is the default route).
+    const def = ra.routes.find((ri) => ri.plen === 0 && !ri.reservedPrf);
+    this.updateRouter(ifp, from, ra, def ? def.preference : ra.preference, def ? def.lifetime : ra.routerLifetime);
     if (ra.curHopLimit !== 0) st.curHopLimit = ra.curHopLimit;
     if (ra.reachableTime !== 0 && ra.reachableTime !== st.baseReachableTime) {
       st.baseReachableTime = ra.reachableTime;
@@ -230,6 +233,12 @@ export class RouterDiscovery {
       else c.raMtuBad++;
     }
     for (const p of ra.prefixes) {
+      // §6.3.4 and RFC 4862 §5.5.3(b): a link-local prefix is ignored for on-link
+      // determination and autoconfiguration alike; one option, counted once.
+      if (isLinkLocal(p.prefix)) {
+        c.pioLinkLocal++;
+        continue;
+      }
       if (p.onLink) this.updatePrefix(ifp, p.prefix, p.plen, p.validLifetime);
       if (p.autonomous) this.slaac.onPrefix(ifp, p.prefix, p.plen, p.validLifetime, p.preferredLifetime);
     }
@@ -238,7 +247,7 @@ export class RouterDiscovery {
         c.routeInfoRefused++;
         continue;
       }
-      this.updateRouteInfo(ifp, from, ri.prefix, ri.plen, ri.preference, ri.lifetime);
+      if (ri !== def) this.updateRouteInfo(ifp, from, ri.prefix, ri.plen, ri.preference, ri.lifetime);
     }
     for (const d of ra.rdnss) for (const s of d.servers) this.updateDns(ifp, 'rdnss', formatIn6(s), d.lifetime);
     for (const d of ra.dnssl) for (const s of d.domains) this.updateDns(ifp, 'dnssl', s, d.lifetime);
@@ -253,9 +262,10 @@ export class RouterDiscovery {
     e.timer = e.expiresAt === Infinity ? null : this.ip6.clock.timer(e.expiresAt - this.now, onExpire);
   }
 
-  private updateRouter(ifp: Ifnet, from: Uint8Array, ra: RaRepr): void {
+  /** `lifetime` in seconds (0xffffffff, possible from a ::/0 Route Information option, is infinity). */
+  private updateRouter(ifp: Ifnet, from: Uint8Array, ra: RaRepr, preference: -1 | 0 | 1, lifetime: number): void {
     const i = this.routers.findIndex((r) => r.ifp === ifp && in6Equal(r.addr, 0, from));
-    if (ra.routerLifetime === 0) {
+    if (lifetime === 0) {
       if (i >= 0) this.removeRouter(this.routers[i]!);
       return;
     }
@@ -265,15 +275,15 @@ export class RouterDiscovery {
         this.stats.routersRefused++;
         return;
       }
-      r = { addr: from, ifp, preference: ra.preference, expiresAt: 0, managed: ra.managed, other: ra.other, timer: null };
+      r = { addr: from, ifp, preference, expiresAt: 0, managed: ra.managed, other: ra.other, timer: null };
       this.routers.push(r);
       this.stats.routersAdded++;
-      this.ip6.log.log('info', 'nd6', `${ifp.name}: default router ${formatIn6(from)} (preference ${ra.preference})`);
+      this.ip6.log.log('info', 'nd6', `${ifp.name}: default router ${formatIn6(from)} (preference ${preference})`);
     }
-    r.preference = ra.preference;
+    r.preference = preference;
     r.managed = ra.managed;
     r.other = ra.other;
-    r.expiresAt = this.now + ra.routerLifetime * 1000;
+    r.expiresAt = this.expiry(lifetime);
     this.arm(r, () => this.removeRouter(r!));
     this.installDefaultRoutes();
   }
@@ -298,10 +308,11 @@ export class RouterDiscovery {
   }
 
   private updatePrefix(ifp: Ifnet, prefix: Uint8Array, plen: number, valid: number): void {
-    if (plen > 128 || isLinkLocal(prefix)) {
-      this.stats.pioLinkLocal += isLinkLocal(prefix) ? 1 : 0;
+    if (plen > 128) {
+      this.stats.pioBadPrefix++;
       return;
     }
+    if (isLinkLocal(prefix)) return; // counted once by process()
     const key = maskPrefix(prefix, plen);
     const i = this.prefixes.findIndex((p) => p.ifp === ifp && p.plen === plen && in6Equal(p.prefix, 0, key));
     const remove = (p: Prefix) => {
@@ -382,7 +393,10 @@ export class RouterDiscovery {
     }
     let d = this.dnsEntries[i];
     if (!d) {
-      if (this.dnsEntries.filter((x) => x.ifp === ifp && x.kind === kind).length >= this.limits.maxDns) return;
+      if (this.dnsEntries.filter((x) => x.ifp === ifp && x.kind === kind).length >= this.limits.maxDns) {
+        this.stats.dnsRefused++;
+        return;
+      }
       d = { ifp, kind, value, expiresAt: 0, timer: null };
       this.dnsEntries.push(d);
     }
@@ -415,7 +429,7 @@ export class RouterDiscovery {
       return;
     }
     if (this.ip6.forwarding || !this.accepting(ctx.ifp)) {
-      c.raIgnored++;
+      c.redirectIgnored++;
       return;
     }
     // The source must be the current first-hop router for the destination.

@@ -48,6 +48,8 @@ interface AutoAddr {
   prefix: Uint8Array;
   dadCounter: number;
   temporary: boolean;
+  /** RFC 8981 DESYNC_FACTOR of a temporary address, seconds (0 for public ones). */
+  desync: number;
 }
 
 /** RFC 5453 reserved interface identifiers (subnet-router anycast and the reserved anycast range). */
@@ -144,17 +146,18 @@ export class Slaac {
       }
       let newPref = pl;
       if (a.temporary) {
-        // RFC 8981 §3.4: a temporary address never outlives its own maximum lifetimes.
+        // RFC 8981 §3.4: a temporary address never outlives its own maximum lifetimes;
+        // the preferred one keeps its DESYNC_FACTOR, or a refresh would undo it.
         const age = (now - a.ia.createdAt) / 1000;
         newValid = Math.min(newValid, TEMP_VALID_LIFETIME - age);
-        newPref = Math.min(newPref, TEMP_PREFERRED_LIFETIME - age);
+        newPref = Math.min(newPref, TEMP_PREFERRED_LIFETIME - a.desync - age);
       }
       this.ip6.setLifetimes(a.ia, Math.max(0, Math.min(newPref, newValid)), Math.max(0, newValid));
     }
     return 'updated';
   }
 
-  private create(ifp: Ifnet, prefix: Uint8Array, vl: number, pl: number, dadCounter: number, temporary: boolean): In6Ifaddr | null {
+  private create(ifp: Ifnet, prefix: Uint8Array, vl: number, pl: number, dadCounter: number, temporary: boolean, desync = 0): In6Ifaddr | null {
     const iid = temporary ? this.ip6.rng.fill(new Uint8Array(8)) : this.iidFor(ifp, prefix, dadCounter);
     if (!iid) return null;
     if (temporary) iid[0]! &= ~0x02; // RFC 8981 §3.3.1: the universal/local bit is not meaningful; keep it 0.
@@ -169,7 +172,7 @@ export class Slaac {
       this.ip6.log.log('warn', 'nd6', `${ifp.name}: SLAAC ${formatIn6(addr)}: ${r.error}`);
       return null;
     }
-    this.auto.push({ ia: r.value, prefix: prefix.slice(0, 16), dadCounter, temporary });
+    this.auto.push({ ia: r.value, prefix: prefix.slice(0, 16), dadCounter, temporary, desync });
     this.stats.c.slaacAddresses++;
     return r.value;
   }
@@ -178,7 +181,7 @@ export class Slaac {
     // RFC 8981 §3.4: DESYNC_FACTOR, a random value below MAX_DESYNC_FACTOR (0.4 × TEMP_PREFERRED_LIFETIME).
     const desync = this.ip6.rng.uniform(0, 0.4 * TEMP_PREFERRED_LIFETIME);
     const tpl = Math.min(pl, TEMP_PREFERRED_LIFETIME - desync);
-    const ia = this.create(ifp, prefix, Math.min(vl, TEMP_VALID_LIFETIME), tpl, 0, true);
+    const ia = this.create(ifp, prefix, Math.min(vl, TEMP_VALID_LIFETIME), tpl, 0, true, desync);
     if (!ia || tpl === Infinity) return;
     // §3.5: a new temporary address REGEN_ADVANCE before this one is deprecated.
     const st = this.ip6.if6Of(ifp);
@@ -220,7 +223,7 @@ export class Slaac {
       this.ip6.log.log('warn', 'nd6', `${ia.ifp.name}: giving up autoconfiguration for ${formatIn6(a.prefix)}/64 after ${next} DAD failures`);
       return;
     }
-    const made = this.create(ia.ifp, a.prefix, vl, pl, next, a.temporary);
+    const made = this.create(ia.ifp, a.prefix, vl, pl, next, a.temporary, a.desync);
     if (made) this.stats.c.slaacRetried++;
   }
 }

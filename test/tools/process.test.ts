@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,7 +117,23 @@ tapTest(title('tap6 up on a TAP: serves the control socket, refuses a second dae
   const dir = mkdtempSync(join(tmpdir(), 'tap6-up-'));
   const name = `t6u${process.pid.toString(36)}`.slice(0, 15);
   const path = join(dir, 'up.sock');
-  const d = startDaemon(['--tap', name, '--ctl', path, '--pcap', join(dir, 'up.pcap'), '--log-level', 'warn']);
+  const secret = join(dir, 'secret');
+  writeFileSync(secret, '00112233445566778899aabbccddeeff\n');
+  const d = startDaemon([
+    '--tap',
+    name,
+    '--ctl',
+    path,
+    '--pcap',
+    join(dir, 'up.pcap'),
+    '--log-level',
+    'warn',
+    '--no-accept-rtadv',
+    '--sysctl',
+    'net.inet6.ip6.hlim=40',
+    '--stable-secret',
+    secret,
+  ]);
   t.teardown(() => {
     if (d.child.exitCode === null) d.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -129,6 +145,14 @@ tapTest(title('tap6 up on a TAP: serves the control socket, refuses a second dae
   const io = capture();
   t.is(await runClientCommand('ifconfig', [name, '--ctl', path], io), 0, io.errs.join('\n'));
   t.regex(io.lines[2]!, new RegExp(`^\tinet6 fe80::[0-9a-f:]+%${name} prefixlen 64 scopeid 0x2$`));
+  // The start-up knobs took effect.
+  const sc = capture();
+  t.is(await runClientCommand('sysctl', ['-n', 'net.inet6.ip6.hlim', 'net.inet6.ip6.accept_rtadv', '--ctl', path], sc), 0, sc.errs.join('\n'));
+  t.deepEqual(sc.lines, ['40', '0']);
+  const ndi = capture();
+  t.is(await runClientCommand('ndp', ['-i', name, '--ctl', path], ndi), 0);
+  t.regex(ndi.lines[0]!, /^curhlim=40, /);
+  t.is(ndi.lines[1], 'Flags:');
 
   // A second daemon on the same socket, or on the same TAP, says why and leaves the first alone.
   const again = upInProcess(['--tap', `${name}b`, '--ctl', path]);

@@ -23,6 +23,8 @@ export function mac(n: number): Uint8Array {
 export interface Rig {
   dir: string;
   path: string;
+  /** The segment both stacks are on (a raw port can join it: raw.ts). */
+  link: VirtualLink;
   a: Stack;
   b: Stack;
   ifa: EtherIf;
@@ -51,6 +53,7 @@ export async function rig(): Promise<Rig> {
   return {
     dir,
     path,
+    link,
     a,
     b,
     ifa,
