@@ -19,6 +19,7 @@ import {
   formatPrefixes,
   formatRouters,
   formatRoutes,
+  formatSockets,
   formatSysctl,
   pingHeader,
   pingIcmpError,
@@ -41,6 +42,7 @@ import type {
   PingStart,
   RouteResult,
   RtsolResult,
+  SocketRow,
   SysctlResult,
 } from './handlers.ts';
 
@@ -59,7 +61,7 @@ export const USAGES: Record<string, string> = {
   ifconfig: 'tap6 ifconfig [--ctl PATH] [--json] [-a | IF [inet6 ADDR[/PLEN] [prefixlen N] [alias | -alias | delete] [pltime S] [vltime S]]]',
   ndp: 'tap6 ndp [-a | -r | -p | -i IF [accept_rtadv | -accept_rtadv]] [--ctl PATH] [--json]',
   route: 'tap6 route [-n] [--ctl PATH] [--json]',
-  netstat: 'tap6 netstat (-s [-p ip6|icmp6|nd6|if|...] [-z] | -r) [--ctl PATH] [--json]',
+  netstat: 'tap6 netstat [-s [-p ip6|icmp6|nd6|udp|if|...] [-z] | -r] [--ctl PATH] [--json]',
   ping6: 'tap6 ping6 [-c COUNT] [-i SEC] [-s SIZE] [-I IF] [-W SEC] [-t HLIM] [--ctl PATH] DEST',
   rtsol: 'tap6 rtsol [--ctl PATH] [--json] IF',
   sysctl: 'tap6 sysctl [-a | NAME[=VALUE] ...] [-n] [-d] [--ctl PATH] [--json]',
@@ -328,9 +330,15 @@ async function cmdNetstat(argv: string[], io: Io): Promise<number> {
     },
     strict: true,
   });
-  if (!values.stats && !values.routes) throw new UsageError('choose -s (statistics) or -r (routing table)');
   if (values.stats && values.routes) throw new UsageError('-s and -r cannot be combined');
   return withClient(values.ctl, io, async (c) => {
+    if (!values.stats && !values.routes) {
+      // BSD's default: the open sockets.
+      const r = (await c.call('sockets')) as { sockets: SocketRow[] };
+      if (values.json) printJson(io, r);
+      else for (const l of formatSockets(r.sockets)) io.out(l);
+      return 0;
+    }
     if (values.routes) {
       const r = (await c.call('route')) as RouteResult;
       if (values.json) printJson(io, r);

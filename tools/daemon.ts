@@ -23,6 +23,7 @@ import { checkIfName } from '../src/link/ifnet.ts';
 import { PcapWriter } from '../src/link/pcap.ts';
 import { TapError, tapUnavailableReason } from '../src/link/tap/index.ts';
 import { TapDriver } from '../src/link/tapdriver.ts';
+import { Inetd, SERVICE_PORTS, type ServiceName, parseServices } from '../src/inetd.ts';
 import { Stack } from '../src/stack.ts';
 import { CtlServer, DEFAULT_CTL_DIR, type Handler, defaultCtlPath, ensureCtlDir } from './ctl.ts';
 import { formatIfconfig } from './format.ts';
@@ -30,7 +31,7 @@ import { controlHandlers, ifconfig } from './handlers.ts';
 import { type Oid, type SysctlValue, applySysctl, parseSysctlValue, splitAssignment } from './sysctl.ts';
 
 export const UP_USAGE =
-  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE]';
+  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE] [--services echo,discard,daytime,chargen]';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -82,6 +83,8 @@ export interface UpOptions {
   sysctls: UpSetting[];
   /** File holding the RFC 7217 secret. */
   stableSecret?: string;
+  /** inetd internal services to run (echo, discard, daytime, chargen). */
+  services: ServiceName[];
 }
 
 /** Checks `tap6 up` arguments without touching anything; StartError (exit 64) on a mistake. */
@@ -103,6 +106,7 @@ export function parseUpArgs(argv: string[]): UpOptions {
         'temp-addresses': { type: 'boolean' },
         'optimistic-dad': { type: 'boolean' },
         'stable-secret': { type: 'string' },
+        services: { type: 'string' },
       },
       strict: true,
     }));
@@ -125,6 +129,14 @@ export function parseUpArgs(argv: string[]): UpOptions {
     throw new StartError(`--ifid must be stable or eui64, got '${values.ifid}'`, 64);
   }
   if (values['stable-secret'] === '') throw new StartError('--stable-secret needs a file', 64);
+  let services: ServiceName[] = [];
+  if (values.services !== undefined) {
+    try {
+      services = parseServices(values.services);
+    } catch (e) {
+      throw new StartError(`--services: ${(e as Error).message}`, 64);
+    }
+  }
   // The conveniences are sysctl settings under another name; explicit --sysctl ones follow and win.
   const texts: [string, string, string][] = [];
   if (values['no-accept-rtadv']) texts.push(['--no-accept-rtadv', 'net.inet6.ip6.accept_rtadv', '0']);
@@ -151,6 +163,7 @@ export function parseUpArgs(argv: string[]): UpOptions {
     level,
     sysctls,
     ...(values['stable-secret'] !== undefined ? { stableSecret: values['stable-secret'] } : {}),
+    services,
   };
 }
 
@@ -217,6 +230,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
   const stop = io.stop ?? sig!.promise;
   let server: CtlServer | null = null;
   let stack: Stack | null = null;
+  let inetd: Inetd | null = null;
   let failed: string | null = null;
   try {
     const o = parseUpArgs(argv);
@@ -276,6 +290,16 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
     drv.tap.setUp(true);
     stack.up(ifp);
     io.out(`tap6: ${ifp.name} up (index ${ifp.index}), control socket ${o.ctl}`);
+    if (o.services.length > 0) {
+      inetd = new Inetd(stack);
+      stack.counters.register(inetd.stats);
+      try {
+        await inetd.start(o.services);
+      } catch (e) {
+        throw new StartError(`--services: ${(e as Error).message}`);
+      }
+      io.out(`tap6: services ${o.services.map((n) => `${n}/udp ${SERVICE_PORTS[n]}`).join(', ')}`);
+    }
 
     // Show the addresses once DAD is over (bounded: DupAddrDetectTransmits × RetransTimer plus the start delay).
     const st = stack.ip6.if6Of(ifp)!;
@@ -293,6 +317,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
     return start ? e.exitCode : 1;
   } finally {
     await server?.close();
+    inetd?.close();
     stack?.close();
     sig?.dispose();
   }

@@ -292,3 +292,12 @@ export function rttStats(rtts: number[]): PingResult['rtt'] {
   for (const r of rtts) s.add(r);
   return s.result();
 }
+
+/** BSD netstat's socket listing: Proto, Local Address, Foreign Address, (state). */
+export function formatSockets(rows: readonly { proto: string; local: string; foreign: string; state: string }[]): string[] {
+  const head = ['Proto', 'Local Address', 'Foreign Address', '(state)'];
+  const cells = rows.map((r) => [r.proto, r.local, r.foreign, r.state]);
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => x.padEnd(w[i]!)).join(' ').trimEnd();
+  return ['Active Internet connections (including servers)', line(head), ...cells.map(line)];
+}

@@ -7,7 +7,7 @@
  * Addresses are text at this boundary: "fe80::1%tap0", prefixes
  * "fe80::%tap0/64"; times are whole seconds remaining, null for "never".
  */
-import { parseIn6, formatIn6 } from '../src/ip6/addr.ts';
+import { formatIn6, isUnspecified, parseIn6 } from '../src/ip6/addr.ts';
 import { formatAddrFlags, needsZone } from '../src/ip6/ifaddr.ts';
 import { formatFlags as formatRouteFlags, maskPrefix } from '../src/ip6/route.ts';
 import { ICMP6_TYPE_NAMES } from '../src/icmp6/stats.ts';
@@ -714,6 +714,27 @@ function stripPrefix(s: string, prefix: string): string {
   return s.startsWith(prefix) ? s.slice(prefix.length) : s;
 }
 
+// ---- netstat (sockets) -----------------------------------------------------------------
+
+export interface SocketRow {
+  proto: string;
+  local: string;
+  foreign: string;
+  state: string;
+}
+
+/** Open sockets, BSD netstat's default listing. */
+export function sockets(stack: Stack): { sockets: SocketRow[] } {
+  const text = (a: Uint8Array, zone: number, port: number) => `${isUnspecified(a) ? '*' : stack.formatAddress(a, zone)}.${port === 0 ? '*' : port}`;
+  const rows: SocketRow[] = stack.udp.pcbs().map((p) => ({
+    proto: 'udp6',
+    local: text(p.laddr, p.lzone, p.lport),
+    foreign: p.faddr ? text(p.faddr, p.fzone, p.fport) : '*.*',
+    state: '',
+  }));
+  return { sockets: rows };
+}
+
 // ---- the table -------------------------------------------------------------------------
 
 /** Every control command the daemon serves. */
@@ -724,6 +745,7 @@ export function controlHandlers(stack: Stack): Record<string, Handler> {
     ndp: () => ndp(stack),
     route: () => route(stack),
     netstat: (args) => netstat(stack, optString(args, 'proto')),
+    sockets: () => sockets(stack),
     ping6: (args, ctx) => ping6(stack, args, ctx),
     rtsol: (args) => rtsol(stack, args),
     sysctl: (args) => sysctl(stack, args),

@@ -194,7 +194,8 @@ export class Socket extends EventEmitter {
 
   address(): { address: string; family: 'IPv6'; port: number } {
     this.checkRunning();
-    if (this.state !== 'bound') throw new SocketStateError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    // node: getsockname on a socket not bound yet fails with EBADF.
+    if (this.state !== 'bound') throw new SocketError('getsockname', 'EBADF');
     return { address: this.text(this.pcb.laddr, this.pcb.lzone), family: 'IPv6', port: this.pcb.lport };
   }
 
@@ -217,7 +218,7 @@ export class Socket extends EventEmitter {
     if (typeof args[args.length - 1] === 'function') cb = args.pop() as Callback;
     let data: Uint8Array;
     let rest = args;
-    if (typeof args[0] === 'number' && typeof args[1] === 'number' && !Array.isArray(msg) && typeof msg !== 'string' && (args.length >= 3 || this.connected)) {
+    if (typeof args[0] === 'number' && typeof args[1] === 'number' && !Array.isArray(msg) && (args.length >= 3 || this.connected)) {
       // send(msg, offset, length[, port][, address])
       const buf = toBytes(msg);
       const [offset, length] = args as [number, number];

@@ -157,6 +157,11 @@ export class Udp6 {
   }
 
   unbind(pcb: UdpPcb): void {
+    // Memberships first: a socket may have joined groups without ever being bound.
+    for (const g of pcb.groups.splice(0)) {
+      const ifp = this.ip6.ifs.get(g.ifindex);
+      if (ifp) this.ip6.leaveGroup(ifp, g.group);
+    }
     const list = this.byPort.get(pcb.lport);
     if (!list) return;
     const i = list.indexOf(pcb);
@@ -164,10 +169,6 @@ export class Udp6 {
     list.splice(i, 1);
     if (list.length === 0) this.byPort.delete(pcb.lport);
     this.count--;
-    for (const g of pcb.groups.splice(0)) {
-      const ifp = this.ip6.ifs.get(g.ifindex);
-      if (ifp) this.ip6.leaveGroup(ifp, g.group);
-    }
     pcb.lport = 0;
   }
 

@@ -166,9 +166,28 @@ test('netstat -s prints every counter set by protocol; -z adds zero counters; -p
   const bad = await run(['netstat', '-s', '-p', 'ipx', '--ctl', r.path]);
   t.is(bad.code, 1);
   t.regex(bad.io.errs[0]!, /^tap6: netstat: unknown protocol 'ipx' \(known: .*icmp6.*\)$/);
-  const usage = await run(['netstat', '--ctl', r.path]);
+  const usage = await run(['netstat', '-s', '-r', '--ctl', r.path]);
   t.is(usage.code, 64);
-  t.is(usage.io.errs[0], 'tap6: netstat: choose -s (statistics) or -r (routing table)');
+  t.is(usage.io.errs[0], 'tap6: netstat: -s and -r cannot be combined');
+});
+
+test('netstat with no flag lists the open sockets, BSD style; --json too', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const s = r.a.dgram.createSocket('udp6');
+  t.teardown(() => s.close());
+  await new Promise<void>((res) => s.bind(5353, () => res()));
+  const c = r.a.dgram.createSocket('udp6');
+  t.teardown(() => c.close());
+  c.connect(9, '::1');
+  await new Promise((res) => c.once('connect', res));
+  const out = await run(['netstat', '--ctl', r.path]);
+  t.is(out.code, 0);
+  t.is(out.io.lines[0], 'Active Internet connections (including servers)');
+  t.regex(out.io.text, /udp6\s+\*\.5353\s+\*\.\*/);
+  t.regex(out.io.text, /udp6\s+\*\.\d+\s+::1\.9/);
+  const j = JSON.parse((await run(['netstat', '--json', '--ctl', r.path])).io.text) as { sockets: { proto: string; local: string }[] };
+  t.true(j.sockets.some((x) => x.proto === 'udp6' && x.local === '*.5353'));
 });
 
 test('route lists the link-local prefixes as connected routes and our addresses as local routes', async (t) => {

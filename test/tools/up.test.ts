@@ -27,9 +27,15 @@ function startError(t: { throws: (fn: () => unknown, e?: object) => unknown }, f
   return t.throws(fn, { instanceOf: StartError }) as StartError;
 }
 
+test('parseUpArgs: --services names inetd services; unknown ones are usage errors', (t) => {
+  t.deepEqual(parseUpArgs(['--tap', 't6x0', '--services', 'echo,discard,echo']).services, ['echo', 'discard']);
+  const e = t.throws(() => parseUpArgs(['--tap', 't6x0', '--services', 'echo,qotd']));
+  t.regex(e!.message, /--services: unknown service 'qotd'/);
+});
+
 test('parseUpArgs: no knobs, no settings', (t) => {
   const o = parseUpArgs(['--tap', 't6x0', '--ctl', '/tmp/x.sock']);
-  t.deepEqual(o, { tap: 't6x0', ctl: '/tmp/x.sock', ctlIsDefault: false, level: 'info', sysctls: [] });
+  t.deepEqual(o, { tap: 't6x0', ctl: '/tmp/x.sock', ctlIsDefault: false, level: 'info', sysctls: [], services: [] });
 });
 
 test('parseUpArgs: the conveniences become sysctl settings, then --sysctl ones in order (the last word wins)', (t) => {
@@ -86,7 +92,7 @@ test('tap6 up: knob errors are reported before anything is opened', async (t) =>
   const io = capture();
   t.is(await runUp(['--tap', 't6x0', '--sysctl', 'net.inet6.ip6.forwarding=2'], { ...io, stop: Promise.resolve() }), 64);
   t.deepEqual(io.errs[0], "tap6: up: --sysctl: net.inet6.ip6.forwarding: bad value '2' (0 or 1)");
-  t.regex(io.errs[1]!, /^usage: tap6 up --tap NAME .*--stable-secret FILE\]$/);
+  t.regex(io.errs[1]!, /^usage: tap6 up --tap NAME .*--stable-secret FILE\] \[--services [a-z,]+\]$/);
   const dir = tmp(t);
   const short = join(dir, 'short');
   writeFileSync(short, 'abc');
