@@ -25,6 +25,9 @@ import { RouterDiscovery, type RtrLimits } from './nd6/rtr.ts';
 import { type IfIdMode, Slaac } from './nd6/slaac.ts';
 import { type DgramHost, type RemoteInfo, type Socket, type SocketOptions, createSocket } from './udp/socket.ts';
 import { Udp6 } from './udp/udp.ts';
+import { netApi } from './tcp/socket.ts';
+import { Tcp6 } from './tcp/tcp.ts';
+import type { TcpConfig } from './tcp/tcpcb.ts';
 
 export interface StackOptions {
   clock?: Clock;
@@ -42,6 +45,8 @@ export interface StackOptions {
   optimisticDad?: boolean;
   /** Bounds on routers, prefixes, route information and ND options per RA. */
   rtrLimits?: Partial<RtrLimits>;
+  /** TCP tunables (buffers, timers, congestion control). */
+  tcp?: Partial<TcpConfig>;
 }
 
 export interface ScopedAddress {
@@ -64,6 +69,9 @@ export class Stack {
   readonly slaac: Slaac;
   readonly rtr: RouterDiscovery;
   readonly udp: Udp6;
+  readonly tcp: Tcp6;
+  /** node:net-shaped API: `stack.net.createServer()`, `stack.net.connect({ host, port })`. */
+  readonly net: ReturnType<typeof netApi>;
   /** node:dgram-shaped socket API: `stack.dgram.createSocket('udp6')`. */
   readonly dgram: { createSocket(type: 'udp6' | 'udp4' | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket };
   private closed = false;
@@ -108,6 +116,9 @@ export class Stack {
       defaultMulticastIf: () => this.ifs.list().find((i) => i.up && i.lladdr !== null)?.index ?? 0,
     };
     this.dgram = { createSocket: (type, listener) => createSocket(host, type, listener) };
+    this.tcp = new Tcp6(this.ip6, this.icmp6, o.tcp);
+    this.counters.register(this.tcp.stats);
+    this.net = netApi({ tcp: this.tcp, ifs: this.ifs, clock: this.clock });
     this.counters.register(this.ip6.stats);
     this.counters.register(this.icmp6.stats);
     this.counters.register(this.nd6.stats);

@@ -420,6 +420,30 @@ export class Ip6 {
     return ip6Output(this, pkt, opts);
   }
 
+  /**
+   * The outgoing interface and its MTU for a destination (what a transport
+   * needs before sending: source selection, MSS). An errno name if there is
+   * no way there.
+   */
+  routeFor(dst: Uint8Array, zone: number): { ifp: Ifnet; mtu: number } | 'EINVAL' | 'ENETUNREACH' | 'ENETDOWN' {
+    let ifp: Ifnet | undefined;
+    if (needsZone(dst)) {
+      if (!zone) return 'EINVAL';
+      ifp = this.ifs.get(zone);
+    } else if (isLoopback(dst) || this.findAddr(dst, 0)) {
+      ifp = this.lo;
+    } else {
+      const rt = this.routes.lookup(dst, 0, this.clock.now());
+      if (rt) ifp = this.ifs.get(rt.ifindex);
+    }
+    if (!ifp) return 'ENETUNREACH';
+    if (!ifp.up) return 'ENETDOWN';
+    const link = this.if6.get(ifp.index)?.mtu ?? ifp.mtu;
+    const learned = this.pmtu.get(dst, needsZone(dst) ? zone : 0);
+    // A transport segment never needs to be larger than 64 KiB, even on lo0.
+    return { ifp, mtu: Math.min(learned ?? link, link, 65535) };
+  }
+
   /** True if `a` needs a zone and `zone` names an attached interface. */
   zoneOk(a: Uint8Array, zone: number): boolean {
     return !needsZone(a) || this.if6.has(zone);

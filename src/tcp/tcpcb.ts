@@ -1,0 +1,989 @@
+/**
+ * One TCP connection (RFC 9293 §3.3.2's TCB and §3.10's event processing):
+ * the state machine, sending (tcp_output), receiving (tcp_input for an
+ * existing connection) and its timers, on the injected clock.
+ *
+ * Implemented: the full state machine with simultaneous open and close and
+ * TIME-WAIT (2·MSL); RFC 5961 RST/SYN/ACK validation with challenge ACKs;
+ * window scaling and timestamps with PAWS (RFC 7323); SACK blocks sent for
+ * out-of-order data (RFC 2018) and SACK information used in loss recovery;
+ * RTO per RFC 6298 with Karn's rule; fast retransmit and NewReno recovery
+ * (RFC 6582) with the congestion controller (CUBIC by default, RFC 9438);
+ * delayed ACKs (at most every second full segment, 40 ms); Nagle with a
+ * switch; zero-window probing; keepalive; MSS from the path MTU and PMTU
+ * changes on live connections (RFC 8201).
+ */
+import type { Timer } from '../core/clock.ts';
+import { type CongestionControl, createCc } from './cc.ts';
+import { ReassQueue } from './reass.ts';
+import { RttEstimator } from './rtt.ts';
+import { SendBuffer } from './sendbuf.ts';
+import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax } from './seq.ts';
+import type { TcpStats } from './stats.ts';
+import { TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, TH_URG, type TcpOptions, type TcpRepr } from './wire.ts';
+
+export type TcpState =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN_SENT'
+  | 'SYN_RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN_WAIT_1'
+  | 'FIN_WAIT_2'
+  | 'CLOSE_WAIT'
+  | 'CLOSING'
+  | 'LAST_ACK'
+  | 'TIME_WAIT';
+
+/** What the connection tells its socket. */
+export interface TcpOwner {
+  connected(): void;
+  /** In-order data; the owner accounts for it and calls `consumed` as the application reads. */
+  data(chunk: Uint8Array): void;
+  /** The peer's FIN arrived (after all its data). */
+  eof(): void;
+  /** Send buffer space freed (backpressure release). */
+  writable(): void;
+  /** A hard error: the connection is gone (ECONNREFUSED, ECONNRESET, ETIMEDOUT). */
+  error(code: string): void;
+  /** The connection reached CLOSED (after TIME-WAIT or a reset). */
+  closed(): void;
+}
+
+/** What the connection needs from the TCP layer. */
+export interface TcpHost {
+  readonly stats: TcpStats;
+  now(): number;
+  timer(ms: number, fn: () => void): Timer;
+  /** Sends a segment; false if ip6 output failed. */
+  send(cb: TcpCb, repr: TcpRepr, payload: Uint8Array | null, payloadOff: number, payloadLen: number): boolean;
+  /** The connection is done: remove it from the tables. */
+  release(cb: TcpCb): void;
+  /** A passive connection reached ESTABLISHED: hand it to its listener. */
+  established(cb: TcpCb): void;
+  config: TcpConfig;
+}
+
+export interface TcpConfig {
+  /** Maximum segment lifetime, ms (TIME-WAIT lasts 2·MSL). Default 30 s. */
+  msl: number;
+  minRto: number;
+  maxRto: number;
+  /** Retransmissions before giving up: data (default 12) and SYN (default 6). */
+  maxRexmits: number;
+  maxSynRexmits: number;
+  delAckMs: number;
+  keepIdleMs: number;
+  keepIntvlMs: number;
+  keepCnt: number;
+  finWait2Ms: number;
+  cc: 'cubic' | 'newreno';
+  rcvBuf: number;
+  sndBuf: number;
+  /** Largest window scale we ask for; chosen from rcvBuf. */
+  maxRcvBuf: number;
+  timestamps: boolean;
+  sack: boolean;
+}
+
+const MAX_WIN = 0xffff;
+
+export class TcpCb {
+  state: TcpState = 'CLOSED';
+  owner: TcpOwner | null = null;
+  /** Listener that created this passive connection, until it is accepted. */
+  parent: unknown = null;
+  passive = false;
+
+  // Send sequence variables (RFC 9293 §3.3.1).
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  sndWscale = 0;
+  // Receive sequence variables.
+  irs = 0;
+  rcvNxt = 0;
+  rcvWscale = 0;
+  /** Right edge of the window we last advertised. */
+  rcvAdv = 0;
+  /** Receive buffer bytes the socket still holds (the window shrinks by them). */
+  rcvQueued = 0;
+  rcvBuf: number;
+
+  /** Effective send MSS (data bytes per segment, options excluded). */
+  mss = 1220;
+  peerMss = 1220;
+  /** Our MSS option: link or path MTU minus 60. */
+  advMss = 1440;
+  tsOk = false;
+  tsRecent = 0;
+  tsOffset = 0;
+  lastAckSent = 0;
+  sackOk = false;
+  wantWscale = true;
+
+  readonly snd: SendBuffer;
+  finQueued = false;
+  readonly reass = new ReassQueue();
+  readonly rtt: RttEstimator;
+  cc: CongestionControl;
+  dupAcks = 0;
+  inRecovery = false;
+  recover = 0;
+  /** Non-timestamp RTT timing (Karn): the sequence timed and when. */
+  private timing: { seq: number; at: number } | null = null;
+  rexmits = 0;
+  private ackNow = false;
+  private delAckPending = 0;
+  noDelay = false;
+  keepAlive = false;
+  keepIdleMs: number;
+  private keepProbes = 0;
+  private lastRecv = 0;
+  softError: string | null = null;
+  rcvUp = 0;
+
+  private rexmtTimer: Timer | null = null;
+  private persistTimer: Timer | null = null;
+  private delAckTimer: Timer | null = null;
+  private keepTimer: Timer | null = null;
+  private waitTimer: Timer | null = null;
+  private persistBackoff = 0;
+  /** The application closed its side and will read no more (FIN-WAIT-2 timer applies). */
+  ownerGone = false;
+
+  constructor(
+    readonly host: TcpHost,
+    readonly laddr: Uint8Array,
+    readonly lport: number,
+    readonly faddr: Uint8Array,
+    readonly fport: number,
+    readonly zone: number,
+  ) {
+    const c = host.config;
+    this.snd = new SendBuffer(c.sndBuf);
+    this.rcvBuf = c.rcvBuf;
+    this.rtt = new RttEstimator({ minRto: c.minRto, maxRto: c.maxRto });
+    this.cc = createCc(c.cc, this.mss);
+    this.keepIdleMs = c.keepIdleMs;
+    this.lastRecv = host.now();
+  }
+
+  private get stats() {
+    return this.host.stats.c;
+  }
+
+  get synchronized(): boolean {
+    return this.state !== 'CLOSED' && this.state !== 'LISTEN' && this.state !== 'SYN_SENT' && this.state !== 'SYN_RECEIVED';
+  }
+
+  /** Bytes sent and not yet acknowledged. */
+  get flight(): number {
+    return seqDiff(this.sndMax, this.sndUna);
+  }
+
+  /** RFC 7323: the window scale we offer, large enough for the largest receive buffer. */
+  static wscaleFor(maxBuf: number): number {
+    let s = 0;
+    while (s < 14 && MAX_WIN << s < maxBuf) s++;
+    return s;
+  }
+
+  /** The receive window we can offer now. */
+  rcvWindow(): number {
+    return Math.max(0, this.rcvBuf - this.rcvQueued - this.reass.bytes);
+  }
+
+  setMss(peerMss: number, pathMtu: number): void {
+    this.peerMss = peerMss;
+    const optLen = this.tsOk ? 12 : 0;
+    this.mss = Math.max(64, Math.min(peerMss, pathMtu - 60) - optLen);
+    this.cc = createCc(this.host.config.cc, this.mss);
+  }
+
+  // ---- opening ---------------------------------------------------------------
+
+  /** Active open (§3.10.1): send SYN. */
+  connect(iss: number, pathMtu: number): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sndMax = iss;
+    this.advMss = pathMtu - 60;
+    this.rcvWscale = this.host.config.maxRcvBuf > MAX_WIN ? TcpCb.wscaleFor(this.host.config.maxRcvBuf) : 0;
+    this.tsOffset = iss;
+    this.state = 'SYN_SENT';
+    this.stats.connAttempts++;
+    this.output();
+  }
+
+  /** Passive open from a SYN (§3.10.7.2): send SYN-ACK. */
+  acceptSyn(seg: TcpRepr, iss: number, pathMtu: number): void {
+    this.passive = true;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sndMax = iss;
+    this.advMss = pathMtu - 60;
+    this.tsOffset = iss;
+    this.negotiate(seg.options, pathMtu);
+    this.sndWnd = seg.window; // unscaled in a SYN (RFC 7323 §2.2)
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.state = 'SYN_RECEIVED';
+    this.output();
+  }
+
+  /**
+   * A connection rebuilt from a SYN cookie (the final ACK of the handshake):
+   * ESTABLISHED at once, without the options the SYN carried (no window
+   * scaling, timestamps or SACK; the MSS from the cookie's table).
+   */
+  fromCookie(seg: TcpRepr, mss: number, pathMtu: number): void {
+    this.passive = true;
+    this.irs = seqAdd(seg.seq, -1);
+    this.rcvNxt = seg.seq;
+    this.iss = seqAdd(seg.ack, -1);
+    this.sndUna = seg.ack;
+    this.sndNxt = seg.ack;
+    this.sndMax = seg.ack;
+    this.advMss = pathMtu - 60;
+    this.sndWscale = 0;
+    this.rcvWscale = 0;
+    this.setMss(mss, pathMtu);
+    this.sndWnd = seg.window;
+    this.maxSndWnd = seg.window;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
+    this.state = 'ESTABLISHED';
+    this.stats.connects++;
+  }
+
+  /** Options of the peer's SYN decide what the connection uses. */
+  private negotiate(o: TcpOptions, pathMtu: number): void {
+    const c = this.host.config;
+    if (o.wscale !== undefined && this.wantWscale) {
+      this.sndWscale = Math.min(o.wscale, 14);
+      this.rcvWscale = c.maxRcvBuf > MAX_WIN ? TcpCb.wscaleFor(c.maxRcvBuf) : 0;
+    } else {
+      this.sndWscale = 0;
+      this.rcvWscale = 0;
+    }
+    this.tsOk = c.timestamps && o.ts !== undefined;
+    if (this.tsOk) this.tsRecent = o.ts!.val;
+    this.sackOk = c.sack && o.sackPermitted === true;
+    // RFC 9293 §3.7.1: without an MSS option, 1220 for IPv6 (RFC 8200's 1280 minus headers).
+    this.setMss(o.mss ?? 1220, pathMtu);
+  }
+
+  // ---- application calls ---------------------------------------------------------
+
+  /** Queues data; returns bytes accepted (less than asked when the send buffer is full). */
+  write(data: Uint8Array): number {
+    const n = this.snd.write(data);
+    if (n > 0) this.output();
+    return n;
+  }
+
+  /** The application read `n` bytes: the window may open (window update when worth it). */
+  consumed(n: number): void {
+    const before = this.rcvWindow();
+    this.rcvQueued = Math.max(0, this.rcvQueued - n);
+    const after = this.rcvWindow();
+    // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): update once the window grew by 2·MSS or half the buffer.
+    if (this.synchronized && after - before > 0 && seqDiff(seqAdd(this.rcvNxt, after), this.rcvAdv) >= Math.min(2 * this.mss, this.rcvBuf / 2)) {
+      this.ackNow = true;
+      // Inside input the segment's own ACK carries the update; never an early duplicate ACK.
+      if (!this.inInput) this.output();
+    }
+  }
+
+  /** Half close (§3.10.4): send FIN after the queued data. */
+  shutdown(): void {
+    switch (this.state) {
+      case 'SYN_SENT':
+      case 'LISTEN':
+        this.closeNow();
+        return;
+      case 'SYN_RECEIVED':
+      case 'ESTABLISHED':
+        this.finQueued = true;
+        this.state = 'FIN_WAIT_1';
+        break;
+      case 'CLOSE_WAIT':
+        this.finQueued = true;
+        this.state = 'LAST_ACK';
+        break;
+      default:
+        return;
+    }
+    this.output();
+  }
+
+  /** Abort (§3.10.5): RST to the peer if synchronized, then CLOSED. */
+  abort(): void {
+    if (this.synchronized || this.state === 'SYN_RECEIVED') {
+      this.sendRaw({ seq: this.sndNxt, ack: 0, flags: TH_RST });
+      this.stats.sndRst++;
+    }
+    this.closeNow();
+  }
+
+  // ---- input (§3.10.7.3, §3.10.7.4) -----------------------------------------------------
+
+  private inInput = false;
+
+  input(seg: TcpRepr, data: Uint8Array, dataOff: number, dataLen: number, pathMtu: number): void {
+    this.inInput = true;
+    try {
+      this.inputInner(seg, data, dataOff, dataLen, pathMtu);
+    } finally {
+      this.inInput = false;
+    }
+  }
+
+  private inputInner(seg: TcpRepr, data: Uint8Array, dataOff: number, dataLen: number, pathMtu: number): void {
+    const c = this.stats;
+    this.lastRecv = this.host.now();
+    this.keepProbes = 0;
+    if (this.state === 'SYN_SENT') return this.inputSynSent(seg, pathMtu);
+    const f = seg.flags;
+    let segLen = dataLen + (f & TH_SYN ? 1 : 0) + (f & TH_FIN ? 1 : 0);
+    // RFC 7323 §5: PAWS.
+    if (this.tsOk && seg.options.ts && !(f & TH_RST) && seqLt(seg.options.ts.val, this.tsRecent)) {
+      c.rcvPaws++;
+      this.ackNow = true;
+      this.output();
+      return;
+    }
+    // First: sequence number acceptable? (§3.10.7.4 table)
+    const wnd = this.rcvWindow();
+    if (!this.acceptable(seg.seq, segLen, wnd)) {
+      if (f & TH_RST) {
+        c.rcvRstOutOfWindow++;
+        return;
+      }
+      c.rcvOutOfWindow++;
+      if (segLen > 0 && seqLt(seg.seq, this.rcvNxt)) c.rcvDupBytes += dataLen;
+      this.ackNow = true;
+      this.output();
+      return;
+    }
+    // Second: RST (RFC 5961 §3.2).
+    if (f & TH_RST) {
+      if (seg.seq !== this.rcvNxt) {
+        c.rcvRstInWindow++;
+        this.challengeAck();
+        return;
+      }
+      return this.reset(this.state === 'SYN_RECEIVED' && this.passive ? null : this.state === 'SYN_RECEIVED' ? 'ECONNREFUSED' : 'ECONNRESET');
+    }
+    // Fourth: SYN in a synchronized state (RFC 5961 §4) — or a retransmitted SYN in SYN-RECEIVED.
+    if (f & TH_SYN) {
+      if (this.state === 'SYN_RECEIVED' && seg.seq === this.irs) {
+        this.sndNxt = this.iss;
+        this.output();
+        return;
+      }
+      c.rcvDupSyn++;
+      this.challengeAck();
+      return;
+    }
+    // Fifth: ACK.
+    if (!(f & TH_ACK)) {
+      c.rcvBadFlags++;
+      return;
+    }
+    // Trim what precedes RCV.NXT and what exceeds the window.
+    let seq = seg.seq;
+    let off = dataOff;
+    let len = dataLen;
+    let fin = (f & TH_FIN) !== 0;
+    const before = seqDiff(this.rcvNxt, seq);
+    if (before > 0) {
+      const k = Math.min(before, len);
+      c.rcvDupBytes += k;
+      off += k;
+      len -= k;
+      seq = seqAdd(seq, k);
+      if (before > dataLen) fin = fin && before === dataLen + 1 ? false : fin;
+    }
+    const room = seqDiff(seqAdd(this.rcvNxt, Math.max(wnd, 0)), seq);
+    if (len > room) {
+      len = Math.max(0, room);
+      fin = false;
+    }
+    segLen = len + (fin ? 1 : 0);
+    if (this.tsOk && seg.options.ts && seqLeq(seg.seq, this.lastAckSent)) this.tsRecent = seg.options.ts.val;
+
+    if (this.state === 'SYN_RECEIVED') {
+      if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
+        this.state = 'ESTABLISHED';
+        this.stats.connects++;
+        this.sndWnd = seg.window << this.sndWscale;
+        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+        this.sndWl1 = seg.seq;
+        this.sndWl2 = seg.ack;
+        this.ackProcess(seg, 0);
+        if (this.passive) this.host.established(this);
+        else this.owner?.connected();
+      } else {
+        this.sendRaw({ seq: seg.ack, ack: 0, flags: TH_RST });
+        c.sndRst++;
+        return;
+      }
+    } else if (!this.ackProcess(seg, dataLen)) return;
+
+    // Sixth: URG (§3.10.7.4): the urgent data stays in the stream (SO_OOBINLINE semantics); we track the pointer.
+    if (f & TH_URG && (this.state === 'ESTABLISHED' || this.state === 'FIN_WAIT_1' || this.state === 'FIN_WAIT_2')) {
+      const up = seqAdd(seg.seq, seg.urgent);
+      if (seqGt(up, this.rcvUp)) this.rcvUp = up;
+    }
+
+    // Seventh: segment text.
+    if (len > 0 || fin) {
+      if (this.state === 'ESTABLISHED' || this.state === 'FIN_WAIT_1' || this.state === 'FIN_WAIT_2') {
+        this.receive(seq, data.subarray(off, off + len), fin);
+      } else if (len > 0 && (this.state === 'CLOSE_WAIT' || this.state === 'CLOSING' || this.state === 'LAST_ACK' || this.state === 'TIME_WAIT')) {
+        // Data after the peer's FIN: not possible legitimately (§3.10.7.4 seventh).
+        c.rcvAfterClose++;
+      } else if (fin && this.state === 'TIME_WAIT') {
+        // A retransmitted FIN: acknowledge and restart the 2·MSL timer.
+        this.ackNow = true;
+        this.enterTimeWait();
+      }
+    }
+    this.output();
+  }
+
+  private acceptable(seq: number, segLen: number, wnd: number): boolean {
+    if (segLen === 0) {
+      if (wnd === 0) return seq === this.rcvNxt;
+      return seqLeq(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, wnd));
+    }
+    if (wnd === 0) return false;
+    const end = seqAdd(seq, segLen - 1);
+    const lo = this.rcvNxt;
+    const hi = seqAdd(this.rcvNxt, wnd);
+    return (seqLeq(lo, seq) && seqLt(seq, hi)) || (seqLeq(lo, end) && seqLt(end, hi));
+  }
+
+  private inputSynSent(seg: TcpRepr, pathMtu: number): void {
+    const c = this.stats;
+    const f = seg.flags;
+    if (f & TH_ACK && (seqLeq(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax))) {
+      if (!(f & TH_RST)) {
+        this.sendRaw({ seq: seg.ack, ack: 0, flags: TH_RST });
+        c.sndRst++;
+      }
+      c.rcvBadAck++;
+      return;
+    }
+    if (f & TH_RST) {
+      if (f & TH_ACK) this.reset('ECONNREFUSED');
+      return;
+    }
+    if (!(f & TH_SYN)) return;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.negotiate(seg.options, pathMtu);
+    if (f & TH_ACK) {
+      this.sndUna = seg.ack;
+      this.sndWnd = seg.window << this.sndWscale;
+      this.maxSndWnd = this.sndWnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.cancelRexmt();
+      if (this.rexmits === 0 && this.timing) this.rtt.sample(this.host.now() - this.timing.at);
+      this.timing = null;
+      this.rexmits = 0;
+      this.state = 'ESTABLISHED';
+      c.connects++;
+      this.ackNow = true;
+      this.owner?.connected();
+      this.output();
+    } else {
+      // Simultaneous open (§3.10.7.3): SYN-RECEIVED, send SYN-ACK.
+      this.state = 'SYN_RECEIVED';
+      this.sndWnd = seg.window;
+      this.sndNxt = this.iss;
+      this.output();
+    }
+  }
+
+  /** ACK processing for synchronized states; false when the segment must be dropped. */
+  private ackProcess(seg: TcpRepr, dataLen: number): boolean {
+    const c = this.stats;
+    const ack = seg.ack;
+    // RFC 5961 §5.2: SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.MAX.
+    if (seqGt(ack, this.sndMax)) {
+      c.rcvAckTooMuch++;
+      this.ackNow = true;
+      this.output();
+      return false;
+    }
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
+      c.rcvBadAck++;
+      this.challengeAck();
+      return false;
+    }
+    const now = this.host.now();
+    const newWnd = seg.window << this.sndWscale;
+    if (seqGt(ack, this.sndUna)) {
+      const acked = seqDiff(ack, this.sndUna);
+      // RTT: timestamps when both sides use them, else the timed segment (Karn: never a retransmission).
+      if (this.tsOk && seg.options.ts && seg.options.ts.ecr !== 0) {
+        const r = this.tsNow() - seg.options.ts.ecr;
+        if (r >= 0 && r < 600_000) this.rtt.sample(Math.max(r, 1));
+      } else if (this.timing && seqGt(ack, this.timing.seq)) {
+        this.rtt.sample(now - this.timing.at);
+        this.timing = null;
+      }
+      // Bytes of data acknowledged (the SYN and FIN take a sequence number but no buffer space).
+      let dataAcked = acked;
+      if (seqLeq(this.sndUna, this.iss)) dataAcked--;
+      const finAcked = this.finQueued && seqGt(ack, this.finSeq());
+      if (finAcked) dataAcked--;
+      this.snd.drop(Math.max(0, dataAcked));
+      this.sndUna = ack;
+      if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+      this.rexmits = 0;
+      this.rtt.backoffs = 0;
+      if (this.inRecovery) {
+        if (seqGeq(ack, this.recover)) {
+          this.inRecovery = false;
+          this.cc.onExitRecovery();
+        } else {
+          // RFC 6582 partial ACK: retransmit the next unacknowledged segment at once.
+          this.retransmitHead();
+        }
+      } else {
+        this.cc.onAck(Math.max(0, dataAcked), this.rtt.srtt ?? 0, now, false);
+      }
+      this.dupAcks = 0;
+      if (this.sndUna === this.sndMax) this.cancelRexmt();
+      else this.armRexmt(true);
+      if (dataAcked > 0) this.owner?.writable();
+      if (finAcked) this.ourFinAcked();
+      if (this.state === 'CLOSED') return false;
+    } else if (ack === this.sndUna && dataLen === 0 && newWnd === this.sndWnd && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
+      // A duplicate ACK (RFC 5681 §2).
+      this.dupAcks++;
+      if (this.dupAcks === 3 && !this.inRecovery) {
+        this.stats.fastRexmits++;
+        this.stats.recoveries++;
+        this.inRecovery = true;
+        this.recover = this.sndMax;
+        this.cc.onEnterRecovery(now, this.flight);
+        this.timing = null;
+        this.retransmitHead();
+      } else if (this.inRecovery && this.dupAcks > 3) {
+        // Each further duplicate means a segment left the network: send new data if the window allows.
+        this.output();
+      }
+    }
+    // Window update (§3.10.7.4): SND.WL1 < SEG.SEQ, or equal and SND.WL2 ≤ SEG.ACK.
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack))) {
+      const opened = newWnd > this.sndWnd;
+      this.sndWnd = newWnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      this.maxSndWnd = Math.max(this.maxSndWnd, newWnd);
+      if (opened && newWnd > 0) {
+        this.persistTimer?.cancel();
+        this.persistTimer = null;
+        this.persistBackoff = 0;
+      }
+    }
+    return true;
+  }
+
+  private ourFinAcked(): void {
+    switch (this.state) {
+      case 'FIN_WAIT_1':
+        this.state = 'FIN_WAIT_2';
+        if (this.ownerGone) this.armWait(this.host.config.finWait2Ms, () => this.closeNow());
+        break;
+      case 'CLOSING':
+        this.enterTimeWait();
+        break;
+      case 'LAST_ACK':
+        this.closeNow();
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** In-order and out-of-order data (seventh step), then the FIN (eighth). */
+  private receive(seq: number, payload: Uint8Array, fin: boolean): void {
+    const c = this.stats;
+    if (seq === this.rcvNxt) {
+      if (payload.length > 0) {
+        this.deliver(payload.slice());
+        this.rcvNxt = seqAdd(this.rcvNxt, payload.length);
+      }
+      let gotFin = fin;
+      if (!this.reass.isEmpty) {
+        const t = this.reass.take(this.rcvNxt);
+        for (const ch of t.chunks) this.deliver(ch);
+        this.rcvNxt = seqAdd(this.rcvNxt, t.bytes);
+        gotFin = gotFin || t.fin;
+        this.ackNow = true; // filled a hole: ACK at once (RFC 5681 §4.2)
+      }
+      if (gotFin) this.peerFin();
+      else if (payload.length > 0) this.delayAck();
+    } else {
+      // Out of order: queue it and send a duplicate ACK with SACK blocks at once.
+      const r = this.reass.insert(seq, payload, fin);
+      if (r.ok) c.rcvOooSegs++;
+      else c.rcvOooFull++;
+      this.ackNow = true;
+    }
+  }
+
+  private deliver(chunk: Uint8Array): void {
+    this.stats.rcvBytes += chunk.length;
+    this.rcvQueued += chunk.length;
+    this.owner?.data(chunk);
+  }
+
+  private delayAck(): void {
+    this.delAckPending++;
+    // At least every second full-sized segment (RFC 9293 §3.8.6.3), else within delAckMs.
+    if (this.delAckPending >= 2) {
+      this.ackNow = true;
+      return;
+    }
+    if (!this.delAckTimer) {
+      this.delAckTimer = this.host.timer(this.host.config.delAckMs, () => {
+        this.delAckTimer = null;
+        if (this.delAckPending > 0) {
+          this.ackNow = true;
+          this.stats.sndDelAcks++;
+          this.output();
+        }
+      });
+    }
+  }
+
+  private peerFin(): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.ackNow = true;
+    switch (this.state) {
+      case 'SYN_RECEIVED':
+      case 'ESTABLISHED':
+        this.state = 'CLOSE_WAIT';
+        break;
+      case 'FIN_WAIT_1':
+        // Our FIN not yet acknowledged (else ackProcess moved us to FIN-WAIT-2): simultaneous close.
+        this.state = 'CLOSING';
+        break;
+      case 'FIN_WAIT_2':
+        this.enterTimeWait();
+        break;
+      default:
+        break;
+    }
+    this.owner?.eof();
+  }
+
+  private enterTimeWait(): void {
+    this.state = 'TIME_WAIT';
+    this.cancelRexmt();
+    this.persistTimer?.cancel();
+    this.keepTimer?.cancel();
+    this.armWait(2 * this.host.config.msl, () => this.closeNow());
+  }
+
+  private armWait(ms: number, fn: () => void): void {
+    this.waitTimer?.cancel();
+    this.waitTimer = this.host.timer(ms, () => {
+      this.waitTimer = null;
+      fn();
+    });
+  }
+
+  private challengeAck(): void {
+    this.stats.sndChallengeAcks++;
+    this.ackNow = true;
+    this.output();
+  }
+
+  private reset(code: string | null): void {
+    this.stats.drops++;
+    const owner = this.owner;
+    this.closeNow(false);
+    if (code) owner?.error(code);
+  }
+
+  // ---- output (tcp_output) ------------------------------------------------------------
+
+  private tsNow(): number {
+    return (Math.floor(this.host.now()) + this.tsOffset) >>> 0;
+  }
+
+  /** Sends what the state, windows and buffers allow; at least an ACK when one is owed. */
+  output(): void {
+    if (this.state === 'CLOSED' || this.state === 'LISTEN') return;
+    for (let guard = 0; guard < 10_000; guard++) {
+      const synPending = (this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED') && this.sndNxt === this.iss;
+      if (synPending) {
+        this.sendSegment(0, 0, true, false);
+        continue;
+      }
+      if (this.state === 'SYN_SENT' || (this.state === 'SYN_RECEIVED' && !this.ackNow)) return;
+      const off = seqDiff(this.sndNxt, this.sndUna) - (seqLeq(this.sndUna, this.iss) ? 1 : 0);
+      const avail = this.snd.length - off;
+      const win = Math.min(this.sndWnd, this.cc.cwnd);
+      const inFlight = seqDiff(this.sndNxt, this.sndUna);
+      let len = Math.max(0, Math.min(avail, win - inFlight, this.mss));
+      // The FIN goes with the segment that reaches the end of the queued data (again, when retransmitting).
+      const finHere = this.finQueued && off >= 0 && off + len === this.snd.length;
+      let send = false;
+      if (len > 0) {
+        // Nagle (RFC 9293 §3.7.4): a small segment only if nothing is in flight, or when NoDelay, or with the FIN.
+        if (len === this.mss || this.noDelay || inFlight === 0 || finHere) send = true;
+        else len = 0;
+      }
+      if (finHere && len === avail) send = true;
+      if (this.ackNow) send = true;
+      if (!send) {
+        // Zero window with data waiting and nothing in flight: probe (persist, §3.8.6.1).
+        if (avail > 0 && this.sndWnd === 0 && inFlight === 0 && !this.persistTimer && !this.rexmtTimer) this.armPersist();
+        return;
+      }
+      this.sendSegment(off, len, false, finHere && len === avail);
+      if (len === 0 && !(finHere && len === avail)) return;
+    }
+  }
+
+  /** Sequence number of the first byte in the send buffer (SND.UNA, or ISS+1 while the SYN is unacknowledged). */
+  private dataStart(): number {
+    return seqLeq(this.sndUna, this.iss) ? seqAdd(this.iss, 1) : this.sndUna;
+  }
+
+  /** Sequence number our FIN takes (or will take). */
+  private finSeq(): number {
+    return seqAdd(this.dataStart(), this.snd.length);
+  }
+
+  private finSent(): boolean {
+    return this.finQueued && seqGt(this.sndMax, this.finSeq());
+  }
+
+  /** Builds and sends one segment at SND.NXT with `len` bytes starting `off` into the send buffer. */
+  private sendSegment(off: number, len: number, syn: boolean, fin: boolean): void {
+    let flags = 0;
+    if (syn) flags |= TH_SYN;
+    if (this.state !== 'SYN_SENT') flags |= TH_ACK;
+    if (fin) flags |= TH_FIN;
+    if (len > 0 && off + len === this.snd.length) flags |= TH_PSH;
+    const opts: TcpOptions = {};
+    const c = this.host.config;
+    if (syn) {
+      opts.mss = this.advMss;
+      if (this.state === 'SYN_SENT' || this.rcvWscale > 0 || this.sndWscale > 0) {
+        if (this.state === 'SYN_SENT' || this.sndWscale >= 0) opts.wscale = this.rcvWscale;
+      }
+      if (this.state === 'SYN_SENT' ? c.sack : this.sackOk) opts.sackPermitted = true;
+      if (this.state === 'SYN_SENT' ? c.timestamps : this.tsOk) opts.ts = { val: this.tsNow(), ecr: this.state === 'SYN_SENT' ? 0 : this.tsRecent };
+      if (this.state === 'SYN_RECEIVED' && this.sndWscale === 0 && this.rcvWscale === 0) delete opts.wscale;
+    } else {
+      if (this.tsOk) opts.ts = { val: this.tsNow(), ecr: this.tsRecent };
+      if (this.sackOk && !this.reass.isEmpty) opts.sack = this.reass.sackBlocks(this.tsOk ? 3 : 4);
+    }
+    const wnd = this.rcvWindow();
+    const scaled = syn ? Math.min(wnd, MAX_WIN) : Math.min(wnd >>> this.rcvWscale, MAX_WIN);
+    const seq = this.sndNxt;
+    const isRexmit = seqLt(seq, this.sndMax);
+    const ok = this.host.send(
+      this,
+      { sport: this.lport, dport: this.fport, seq, ack: flags & TH_ACK ? this.rcvNxt : 0, flags, window: scaled, urgent: 0, options: opts },
+      len > 0 ? null : null,
+      off,
+      len,
+    );
+    const s = this.stats;
+    if (ok) {
+      s.sndTotal++;
+      if (len > 0) {
+        if (isRexmit) {
+          s.sndRexmitBytes += len;
+          s.sndRexmitPack++;
+        } else s.sndBytes += len;
+      } else if (!syn && !fin) s.sndAcks++;
+    } else s.sndErrors++;
+    this.rcvAdv = seqAdd(this.rcvNxt, scaled << (syn ? 0 : this.rcvWscale));
+    this.lastAckSent = this.rcvNxt;
+    this.ackNow = false;
+    this.delAckPending = 0;
+    this.delAckTimer?.cancel();
+    this.delAckTimer = null;
+    const used = len + (syn ? 1 : 0) + (fin ? 1 : 0);
+    if (used > 0) {
+      if (!this.timing && !isRexmit && !this.tsOk) this.timing = { seq, at: this.host.now() };
+      this.sndNxt = seqAdd(this.sndNxt, used);
+      this.sndMax = seqMax(this.sndMax, this.sndNxt);
+      if (!this.rexmtTimer) this.armRexmt(false);
+    }
+  }
+
+  /** Sends a bare segment outside the state machine (RST, keepalive probe). */
+  private sendRaw(p: { seq: number; ack: number; flags: number; probe?: boolean }): void {
+    const opts: TcpOptions = {};
+    if (this.tsOk && !(p.flags & TH_RST)) opts.ts = { val: this.tsNow(), ecr: this.tsRecent };
+    this.host.send(this, { sport: this.lport, dport: this.fport, seq: p.seq, ack: p.ack, flags: p.flags, window: Math.min(this.rcvWindow() >>> this.rcvWscale, MAX_WIN), urgent: 0, options: opts }, null, 0, 0);
+  }
+
+  // ---- timers -------------------------------------------------------------------
+
+  private armRexmt(restart: boolean): void {
+    if (this.rexmtTimer && !restart) return;
+    this.rexmtTimer?.cancel();
+    this.rexmtTimer = this.host.timer(this.rtt.rto, () => this.rexmtTimeout());
+  }
+
+  private cancelRexmt(): void {
+    this.rexmtTimer?.cancel();
+    this.rexmtTimer = null;
+  }
+
+  /** RFC 6298 §5.4–5.6: back off, retransmit the earliest unacknowledged segment; give up after the limit. */
+  private rexmtTimeout(): void {
+    this.rexmtTimer = null;
+    const c = this.stats;
+    c.rexmtTimeouts++;
+    const limit = this.synchronized ? this.host.config.maxRexmits : this.host.config.maxSynRexmits;
+    if (++this.rexmits > limit) {
+      c.timeoutDrops++;
+      if (!this.synchronized) c.conndrops++;
+      const owner = this.owner;
+      this.closeNow(false);
+      owner?.error(this.softError ?? 'ETIMEDOUT');
+      return;
+    }
+    this.rtt.backoff();
+    this.timing = null;
+    // RFC 5681 §3.1: only the first timeout of a segment resets ssthresh.
+    if (this.synchronized && this.rexmits === 1) this.cc.onRto(this.flight);
+    this.inRecovery = false;
+    this.dupAcks = 0;
+    this.sndNxt = this.sndUna;
+    if (this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED') this.sndNxt = this.iss;
+    this.output();
+    if (!this.rexmtTimer && this.sndUna !== this.sndMax) this.armRexmt(false);
+  }
+
+  private retransmitHead(): void {
+    const saved = this.sndNxt;
+    this.sndNxt = this.sndUna;
+    const off = 0;
+    const avail = this.snd.length;
+    const len = Math.min(avail, this.mss);
+    const fin = this.finQueued && len === avail && this.finSent();
+    if (len > 0 || fin) this.sendSegment(off, len, false, fin);
+    if (seqGt(saved, this.sndNxt)) this.sndNxt = saved;
+  }
+
+  private armPersist(): void {
+    const ms = Math.min(60_000, Math.max(this.rtt.rto, 5) * 2 ** this.persistBackoff);
+    this.persistTimer = this.host.timer(ms, () => {
+      this.persistTimer = null;
+      if (this.state === 'CLOSED' || this.sndWnd > 0) return;
+      this.stats.persistTimeouts++;
+      this.stats.sndProbe++;
+      this.persistBackoff = Math.min(this.persistBackoff + 1, 8);
+      // A one-byte probe past the closed window (§3.8.6.1).
+      const off = seqDiff(this.sndNxt, this.sndUna);
+      if (off < this.snd.length) {
+        const saved = this.sndWnd;
+        this.sndWnd = 1;
+        this.sendSegment(off, 1, false, false);
+        this.sndWnd = saved;
+      }
+      this.armPersist();
+    });
+  }
+
+  setKeepAlive(on: boolean, idleMs?: number): void {
+    this.keepAlive = on;
+    if (idleMs !== undefined && idleMs > 0) this.keepIdleMs = idleMs;
+    this.keepTimer?.cancel();
+    this.keepTimer = null;
+    if (on) this.armKeep(this.keepIdleMs);
+  }
+
+  private armKeep(ms: number): void {
+    this.keepTimer = this.host.timer(ms, () => {
+      this.keepTimer = null;
+      if (!this.keepAlive || !this.synchronized || this.state === 'TIME_WAIT') return;
+      const idle = this.host.now() - this.lastRecv;
+      if (idle < this.keepIdleMs && this.keepProbes === 0) return this.armKeep(this.keepIdleMs - idle);
+      if (this.keepProbes >= this.host.config.keepCnt) {
+        this.stats.keepDrops++;
+        const owner = this.owner;
+        this.closeNow(false);
+        owner?.error('ETIMEDOUT');
+        return;
+      }
+      this.keepProbes++;
+      this.stats.keepProbes++;
+      // RFC 9293 §3.8.4: a segment with SEG.SEQ = SND.NXT − 1 and no data provokes an ACK.
+      this.sendRaw({ seq: seqAdd(this.sndUna, -1), ack: this.rcvNxt, flags: TH_ACK });
+      this.armKeep(this.host.config.keepIntvlMs);
+    });
+  }
+
+  /** RFC 8201 / RFC 5927: a smaller path MTU lowers the MSS; the lost segment is sent again at once. */
+  pmtuChanged(mtu: number): void {
+    const optLen = this.tsOk ? 12 : 0;
+    const mss = Math.max(64, Math.min(this.peerMss, mtu - 60) - optLen);
+    if (mss >= this.mss) return;
+    this.mss = mss;
+    this.stats.pmtuChanges++;
+    if (this.sndUna !== this.sndMax) {
+      this.sndNxt = this.sndUna;
+      this.output();
+    }
+  }
+
+  /** Drops every timer and leaves the tables; `notify` tells the owner it closed. */
+  closeNow(notify = true): void {
+    if (this.state === 'CLOSED' && !this.rexmtTimer && !this.waitTimer) {
+      return;
+    }
+    this.state = 'CLOSED';
+    for (const t of [this.rexmtTimer, this.persistTimer, this.delAckTimer, this.keepTimer, this.waitTimer]) t?.cancel();
+    this.rexmtTimer = this.persistTimer = this.delAckTimer = this.keepTimer = this.waitTimer = null;
+    this.snd.clear();
+    this.reass.clear();
+    this.host.release(this);
+    const o = this.owner;
+    if (notify) o?.closed();
+  }
+
+  /** Called by the socket when the application is done with the connection. */
+  detach(): void {
+    this.ownerGone = true;
+    if (this.state === 'FIN_WAIT_2') this.armWait(this.host.config.finWait2Ms, () => this.closeNow());
+  }
+
+  /** The payload bytes of a segment being built (the host copies them into the packet). */
+  copyPayload(off: number, len: number, out: Uint8Array, at: number): void {
+    this.snd.copyOut(off, len, out, at);
+  }
+
+  sendRst(seq: number): void {
+    this.sendRaw({ seq, ack: 0, flags: TH_RST });
+  }
+}
+
+export { TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN };
