@@ -17,6 +17,7 @@ import type { Timer } from '../core/clock.ts';
 import { type CongestionControl, createCc } from './cc.ts';
 import { ReassQueue } from './reass.ts';
 import { RttEstimator } from './rtt.ts';
+import { SackScoreboard } from './sack.ts';
 import { SendBuffer } from './sendbuf.ts';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax } from './seq.ts';
 import type { TcpStats } from './stats.ts';
@@ -129,11 +130,13 @@ export class TcpCb {
 
   readonly snd: SendBuffer;
   finQueued = false;
-  readonly reass = new ReassQueue();
+  readonly reass: ReassQueue;
   readonly rtt: RttEstimator;
   cc: CongestionControl;
   dupAcks = 0;
   inRecovery = false;
+  /** RFC 6675 scoreboard, when SACK was negotiated. */
+  sb: SackScoreboard | null = null;
   recover = 0;
   /** Non-timestamp RTT timing (Karn): the sequence timed and when. */
   private timing: { seq: number; at: number } | null = null;
@@ -168,6 +171,7 @@ export class TcpCb {
     const c = host.config;
     this.snd = new SendBuffer(c.sndBuf);
     this.rcvBuf = c.rcvBuf;
+    this.reass = new ReassQueue({ maxBytes: c.rcvBuf });
     this.rtt = new RttEstimator({ minRto: c.minRto, maxRto: c.maxRto });
     this.cc = createCc(c.cc, this.mss);
     this.keepIdleMs = c.keepIdleMs;
@@ -194,9 +198,15 @@ export class TcpCb {
     return s;
   }
 
-  /** The receive window we can offer now. */
+  /**
+   * The receive window we can offer now: the receive buffer less what the
+   * application has not read. Out-of-order data does not shrink it (as in
+   * BSD, where it waits outside the socket buffer): a window that changes
+   * with every out-of-order segment would hide the duplicate ACKs that fast
+   * retransmit counts. The reassembly queue has its own bound (the buffer size).
+   */
   rcvWindow(): number {
-    return Math.max(0, this.rcvBuf - this.rcvQueued - this.reass.bytes);
+    return Math.max(0, this.rcvBuf - this.rcvQueued);
   }
 
   setMss(peerMss: number, pathMtu: number): void {
@@ -204,6 +214,7 @@ export class TcpCb {
     const optLen = this.tsOk ? 12 : 0;
     this.mss = Math.max(64, Math.min(peerMss, pathMtu - 60) - optLen);
     this.cc = createCc(this.host.config.cc, this.mss);
+    this.sb = this.sackOk ? new SackScoreboard({ smss: this.mss, iss: this.iss }) : null;
   }
 
   // ---- opening ---------------------------------------------------------------
@@ -354,6 +365,16 @@ export class TcpCb {
     this.lastRecv = this.host.now();
     this.keepProbes = 0;
     if (this.state === 'SYN_SENT') return this.inputSynSent(seg, pathMtu);
+    // The SYN this connection answered, again: below RCV.NXT, so the table below would only ACK it. A
+    // retransmitted SYN gets our SYN-ACK again; a simultaneous open's SYN-ACK (§3.5 Figure 8, line 6) is its ACK.
+    if (this.state === 'SYN_RECEIVED' && seg.flags & TH_SYN && !(seg.flags & TH_RST) && seg.seq === this.irs) {
+      if (!(seg.flags & TH_ACK)) {
+        this.sndNxt = this.iss;
+        this.output();
+        return;
+      }
+      seg = { ...seg, seq: seqAdd(seg.seq, 1), flags: seg.flags & ~TH_SYN };
+    }
     const f = seg.flags;
     let segLen = dataLen + (f & TH_SYN ? 1 : 0) + (f & TH_FIN ? 1 : 0);
     // RFC 7323 §5: PAWS.
@@ -372,6 +393,8 @@ export class TcpCb {
       }
       c.rcvOutOfWindow++;
       if (segLen > 0 && seqLt(seg.seq, this.rcvNxt)) c.rcvDupBytes += dataLen;
+      // TIME-WAIT (§3.10.7.4, eighth): a retransmitted FIN is acknowledged and restarts the 2·MSL timeout.
+      if (this.state === 'TIME_WAIT' && f & TH_FIN) this.enterTimeWait();
       this.ackNow = true;
       this.output();
       return;
@@ -536,6 +559,7 @@ export class TcpCb {
     }
     const now = this.host.now();
     const newWnd = seg.window << this.sndWscale;
+    const newlySacked = this.sb && seg.options.sack ? this.sb.update(seqMax(ack, this.sndUna), seg.options.sack) : 0;
     if (seqGt(ack, this.sndUna)) {
       const acked = seqDiff(ack, this.sndUna);
       // RTT: timestamps when both sides use them, else the timed segment (Karn: never a retransmission).
@@ -560,8 +584,11 @@ export class TcpCb {
         if (seqGeq(ack, this.recover)) {
           this.inRecovery = false;
           this.cc.onExitRecovery();
+        } else if (this.sb) {
+          this.sackRecover();
         } else {
-          // RFC 6582 partial ACK: retransmit the next unacknowledged segment at once.
+          // RFC 6582 partial ACK: deflate by the amount acknowledged (plus one SMSS back), retransmit the next hole.
+          this.cc.cwnd = Math.max(this.mss, this.cc.cwnd - Math.max(0, dataAcked) + this.mss);
           this.retransmitHead();
         }
       } else {
@@ -573,20 +600,33 @@ export class TcpCb {
       if (dataAcked > 0) this.owner?.writable();
       if (finAcked) this.ourFinAcked();
       if (this.state === 'CLOSED') return false;
-    } else if (ack === this.sndUna && dataLen === 0 && newWnd === this.sndWnd && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
-      // A duplicate ACK (RFC 5681 §2).
+    } else if (ack === this.sndUna && dataLen === 0 && (newWnd === this.sndWnd || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
+      // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information).
       this.dupAcks++;
-      if (this.dupAcks === 3 && !this.inRecovery) {
+      const lost = this.sb !== null && this.sb.isLost(this.sndUna);
+      if (!this.inRecovery && (this.dupAcks >= 3 || lost)) {
         this.stats.fastRexmits++;
         this.stats.recoveries++;
         this.inRecovery = true;
         this.recover = this.sndMax;
         this.cc.onEnterRecovery(now, this.flight);
         this.timing = null;
-        this.retransmitHead();
-      } else if (this.inRecovery && this.dupAcks > 3) {
-        // Each further duplicate means a segment left the network: send new data if the window allows.
-        this.output();
+        if (this.sb) {
+          // RFC 6675 §5: retransmit the first loss, then send what NextSeg() allows while pipe < cwnd.
+          this.sb.enterRecovery();
+          this.retransmitHead();
+          this.sackRecover();
+        } else {
+          // RFC 6582 / RFC 5681 §3.2: ssthresh + 3·SMSS, inflated by one SMSS per further duplicate.
+          this.cc.cwnd = this.cc.ssthresh + 3 * this.mss;
+          this.retransmitHead();
+        }
+      } else if (this.inRecovery) {
+        if (this.sb) this.sackRecover();
+        else {
+          this.cc.cwnd += this.mss;
+          this.output();
+        }
       }
     }
     // Window update (§3.10.7.4): SND.WL1 < SEG.SEQ, or equal and SND.WL2 ≤ SEG.ACK.
@@ -606,6 +646,8 @@ export class TcpCb {
   }
 
   private ourFinAcked(): void {
+    // Nothing left to send: without this, output() would take the FIN as still queued and send another.
+    this.finQueued = false;
     switch (this.state) {
       case 'FIN_WAIT_1':
         this.state = 'FIN_WAIT_2';
@@ -827,6 +869,7 @@ export class TcpCb {
     this.delAckPending = 0;
     this.delAckTimer?.cancel();
     this.delAckTimer = null;
+    if (len > 0 && this.sb) this.sb.sent(seq, len);
     const used = len + (syn ? 1 : 0) + (fin ? 1 : 0);
     if (used > 0) {
       if (!this.timing && !isRexmit && !this.tsOk) this.timing = { seq, at: this.host.now() };
@@ -876,10 +919,34 @@ export class TcpCb {
     if (this.synchronized && this.rexmits === 1) this.cc.onRto(this.flight);
     this.inRecovery = false;
     this.dupAcks = 0;
+    this.sb?.onRto();
     this.sndNxt = this.sndUna;
     if (this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED') this.sndNxt = this.iss;
     this.output();
     if (!this.rexmtTimer && this.sndUna !== this.sndMax) this.armRexmt(false);
+  }
+
+  /**
+   * RFC 6675 §5 step (C): while the estimated pipe is below cwnd, send the
+   * segment NextSeg() picks — a lost hole, new data, or a hole not yet
+   * known lost — then return to the normal sending position.
+   */
+  private sackRecover(): void {
+    const sb = this.sb;
+    if (!sb) return;
+    const saved = this.sndNxt;
+    for (let guard = 0; guard < 256 && sb.pipe() < this.cc.cwnd; guard++) {
+      const newBytes = Math.max(0, this.snd.length - (seqDiff(this.sndMax, this.sndUna) - (seqLeq(this.sndUna, this.iss) ? 1 : 0)));
+      const next = sb.nextSeg(Math.min(newBytes, Math.max(0, this.sndWnd - this.flight)));
+      if (!next) break;
+      const off = seqDiff(next.seq, this.dataStart());
+      const len = Math.min(next.len, this.mss, this.snd.length - off);
+      if (off < 0 || len <= 0) break;
+      this.sndNxt = next.seq;
+      this.sendSegment(off, len, false, false);
+    }
+    if (seqGt(saved, this.sndNxt)) this.sndNxt = saved;
+    if (seqLt(this.sndNxt, this.sndMax)) this.sndNxt = this.sndMax;
   }
 
   private retransmitHead(): void {
