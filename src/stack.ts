@@ -13,6 +13,8 @@ import { Icmp6 } from './icmp6/icmp6.ts';
 import { formatIn6, parseIn6 } from './ip6/addr.ts';
 import { needsZone } from './ip6/ifaddr.ts';
 import { Ip6 } from './ip6/ip6.ts';
+import { type AttachOptions, attachIpsec } from './ipsec/hooks.ts';
+import { Ipsec, type IpsecOptions } from './ipsec/ipsec.ts';
 import type { LinkDriver } from './link/driver.ts';
 import { EtherIf } from './link/ethernet.ts';
 import type { Ifnet } from './link/ifnet.ts';
@@ -47,6 +49,8 @@ export interface StackOptions {
   rtrLimits?: Partial<RtrLimits>;
   /** TCP tunables (buffers, timers, congestion control). */
   tcp?: Partial<TcpConfig>;
+  /** IPsec: crypto backend, table bounds, KAME defaults, and `defer` for asynchronous crypto. */
+  ipsec?: Omit<IpsecOptions, 'clock' | 'rng'> & AttachOptions;
 }
 
 export interface ScopedAddress {
@@ -70,6 +74,8 @@ export class Stack {
   readonly rtr: RouterDiscovery;
   readonly udp: Udp6;
   readonly tcp: Tcp6;
+  /** IPsec (RFC 4301): SPD, SAD and ipsecstat; `setkey` and the socket policies act on it. */
+  readonly ipsec: Ipsec;
   /** node:net-shaped API: `stack.net.createServer()`, `stack.net.connect({ host, port })`. */
   readonly net: ReturnType<typeof netApi>;
   /** node:dgram-shaped socket API: `stack.dgram.createSocket('udp6')`. */
@@ -86,6 +92,9 @@ export class Stack {
     this.ip6 = new Ip6({ clock: this.clock, rng: this.rng, log: this.log, ifs: this.ifs, lo: this.lo });
     this.ip6.preferTemporary = o.tempAddresses ?? false;
     this.icmp6 = new Icmp6(this.ip6);
+    const { defer, ...ipsecOpts } = o.ipsec ?? {};
+    this.ipsec = new Ipsec({ ...ipsecOpts, clock: this.clock, rng: this.rng });
+    attachIpsec(this.ip6, this.ipsec, defer ? { defer } : {});
     this.nd6 = new Nd6(this.ip6, this.icmp6);
     this.mld6 = new Mld6(this.ip6, this.icmp6);
     this.slaac = new Slaac(this.ip6, this.nd6.stats, {
@@ -123,6 +132,7 @@ export class Stack {
     this.counters.register(this.icmp6.stats);
     this.counters.register(this.nd6.stats);
     this.counters.register(this.mld6.stats);
+    this.counters.register(this.ipsec.stats);
     this.ip6.up(this.lo);
   }
 

@@ -42,7 +42,7 @@ import type {
   PingStart,
   RouteResult,
   RtsolResult,
-  SocketRow,
+  SocketsResult,
   SysctlResult,
 } from './handlers.ts';
 
@@ -61,7 +61,7 @@ export const USAGES: Record<string, string> = {
   ifconfig: 'tap6 ifconfig [--ctl PATH] [--json] [-a | IF [inet6 ADDR[/PLEN] [prefixlen N] [alias | -alias | delete] [pltime S] [vltime S]]]',
   ndp: 'tap6 ndp [-a | -r | -p | -i IF [accept_rtadv | -accept_rtadv]] [--ctl PATH] [--json]',
   route: 'tap6 route [-n] [--ctl PATH] [--json]',
-  netstat: 'tap6 netstat [-s [-p ip6|icmp6|nd6|udp|if|...] [-z] | -r] [--ctl PATH] [--json]',
+  netstat: 'tap6 netstat [[-v] [-p tcp|udp] | -s [-p ip6|icmp6|nd6|udp|tcp|if|inetd|...] [-z] | -r] [--ctl PATH] [--json]',
   ping6: 'tap6 ping6 [-c COUNT] [-i SEC] [-s SIZE] [-I IF] [-W SEC] [-t HLIM] [--ctl PATH] DEST',
   rtsol: 'tap6 rtsol [--ctl PATH] [--json] IF',
   sysctl: 'tap6 sysctl [-a | NAME[=VALUE] ...] [-n] [-d] [--ctl PATH] [--json]',
@@ -325,18 +325,20 @@ async function cmdNetstat(argv: string[], io: Io): Promise<number> {
       numeric: { type: 'boolean', short: 'n' },
       proto: { type: 'string', short: 'p' },
       zeros: { type: 'boolean', short: 'z' },
+      verbose: { type: 'boolean', short: 'v' },
       ctl: { type: 'string' },
       json: { type: 'boolean' },
     },
     strict: true,
   });
   if (values.stats && values.routes) throw new UsageError('-s and -r cannot be combined');
+  if (values.verbose && (values.stats || values.routes)) throw new UsageError('-v goes with the socket list (no -s or -r)');
   return withClient(values.ctl, io, async (c) => {
     if (!values.stats && !values.routes) {
-      // BSD's default: the open sockets.
-      const r = (await c.call('sockets')) as { sockets: SocketRow[] };
+      // BSD's default: the open sockets (-p tcp or udp: one kind).
+      const r = (await c.call('sockets', values.proto !== undefined ? { proto: values.proto } : {})) as SocketsResult;
       if (values.json) printJson(io, r);
-      else for (const l of formatSockets(r.sockets)) io.out(l);
+      else for (const l of formatSockets(r.sockets, { verbose: values.verbose ?? false })) io.out(l);
       return 0;
     }
     if (values.routes) {

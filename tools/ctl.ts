@@ -421,7 +421,14 @@ export class CtlClient {
       () => this.fail(new CtlError('E2BIG', `response from the daemon longer than ${MAX_RESPONSE_LINE} bytes`)),
     );
     sock.on('data', (chunk: Buffer) => reader.push(chunk));
-    sock.on('error', (e: NodeJS.ErrnoException) => this.fail(new CtlError(e.code ?? 'EIO', `connection to the daemon failed: ${e.message}`)));
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      // A daemon that exits with requests in flight may reset rather than close: the same event for the user.
+      this.fail(
+        e.code === 'ECONNRESET' || e.code === 'EPIPE'
+          ? new CtlError('ECONNRESET', 'the daemon closed the connection')
+          : new CtlError(e.code ?? 'EIO', `connection to the daemon failed: ${e.message}`),
+      ),
+    );
     sock.on('close', () => this.fail(new CtlError('ECONNRESET', 'the daemon closed the connection')));
   }
 

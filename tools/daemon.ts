@@ -12,6 +12,10 @@
  * attached and before it comes up, conveniences first, then the --sysctl
  * settings in order. `--stable-secret FILE` gives the RFC 7217 secret, so
  * that autoconfigured addresses stay the same across restarts.
+ *
+ * Once the interface is up, `--services` starts inetd's internal services
+ * (each on UDP and TCP) and `--http PORT` the status page (status.ts) on the
+ * stack's own TCP.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,15 +27,17 @@ import { checkIfName } from '../src/link/ifnet.ts';
 import { PcapWriter } from '../src/link/pcap.ts';
 import { TapError, tapUnavailableReason } from '../src/link/tap/index.ts';
 import { TapDriver } from '../src/link/tapdriver.ts';
-import { Inetd, SERVICE_PORTS, type ServiceName, parseServices } from '../src/inetd.ts';
+import { Inetd, type ServiceName, parseServices } from '../src/inetd.ts';
 import { Stack } from '../src/stack.ts';
 import { CtlServer, DEFAULT_CTL_DIR, type Handler, defaultCtlPath, ensureCtlDir } from './ctl.ts';
 import { formatIfconfig } from './format.ts';
 import { controlHandlers, ifconfig } from './handlers.ts';
+import { setkeyHandlers } from './setkey-run.ts';
+import { StatusServer } from './status.ts';
 import { type Oid, type SysctlValue, applySysctl, parseSysctlValue, splitAssignment } from './sysctl.ts';
 
 export const UP_USAGE =
-  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE] [--services echo,discard,daytime,chargen]';
+  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE] [--services echo,discard,daytime,chargen] [--http PORT]';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -83,8 +89,10 @@ export interface UpOptions {
   sysctls: UpSetting[];
   /** File holding the RFC 7217 secret. */
   stableSecret?: string;
-  /** inetd internal services to run (echo, discard, daytime, chargen). */
+  /** inetd internal services to run (echo, discard, daytime, chargen), each on UDP and TCP. */
   services: ServiceName[];
+  /** TCP port of the status page (tap6's own TCP), if one is served. */
+  http?: number;
 }
 
 /** Checks `tap6 up` arguments without touching anything; StartError (exit 64) on a mistake. */
@@ -107,6 +115,7 @@ export function parseUpArgs(argv: string[]): UpOptions {
         'optimistic-dad': { type: 'boolean' },
         'stable-secret': { type: 'string' },
         services: { type: 'string' },
+        http: { type: 'string' },
       },
       strict: true,
     }));
@@ -137,6 +146,11 @@ export function parseUpArgs(argv: string[]): UpOptions {
       throw new StartError(`--services: ${(e as Error).message}`, 64);
     }
   }
+  let http: number | undefined;
+  if (values.http !== undefined) {
+    http = Number(values.http);
+    if (!/^[0-9]{1,5}$/.test(values.http) || http < 1 || http > 65535) throw new StartError(`--http must be a port 1..65535, got '${values.http}'`, 64);
+  }
   // The conveniences are sysctl settings under another name; explicit --sysctl ones follow and win.
   const texts: [string, string, string][] = [];
   if (values['no-accept-rtadv']) texts.push(['--no-accept-rtadv', 'net.inet6.ip6.accept_rtadv', '0']);
@@ -164,6 +178,7 @@ export function parseUpArgs(argv: string[]): UpOptions {
     sysctls,
     ...(values['stable-secret'] !== undefined ? { stableSecret: values['stable-secret'] } : {}),
     services,
+    ...(http !== undefined ? { http } : {}),
   };
 }
 
@@ -231,6 +246,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
   let server: CtlServer | null = null;
   let stack: Stack | null = null;
   let inetd: Inetd | null = null;
+  let status: StatusServer | null = null;
   let failed: string | null = null;
   try {
     const o = parseUpArgs(argv);
@@ -253,7 +269,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
       throw new StartError((e as Error).message);
     }
     stack = new Stack({ log, ...(secret ? { stableSecret: secret } : {}) });
-    Object.assign(handlers, controlHandlers(stack));
+    Object.assign(handlers, controlHandlers(stack), setkeyHandlers(stack));
     let drv: TapDriver;
     try {
       drv = TapDriver.open({ name: o.tap, ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
@@ -298,7 +314,15 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
       } catch (e) {
         throw new StartError(`--services: ${(e as Error).message}`);
       }
-      io.out(`tap6: services ${o.services.map((n) => `${n}/udp ${SERVICE_PORTS[n]}`).join(', ')}`);
+      io.out(`tap6: services ${inetd.endpoints().map((e) => `${e.name} ${e.port}/${e.proto}`).join(', ')}`);
+    }
+    if (o.http !== undefined) {
+      try {
+        status = await StatusServer.start(stack, { port: o.http });
+      } catch (e) {
+        throw new StartError(`--http ${o.http}: ${(e as Error).message}`);
+      }
+      io.out(`tap6: status page on port ${o.http}/tcp: / (HTML) and /json`);
     }
 
     // Show the addresses once DAD is over (bounded: DupAddrDetectTransmits × RetransTimer plus the start delay).
@@ -317,6 +341,7 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
     return start ? e.exitCode : 1;
   } finally {
     await server?.close();
+    status?.close();
     inetd?.close();
     stack?.close();
     sig?.dispose();

@@ -15,6 +15,7 @@ import type {
   PrefixJson,
   RouteJson,
   RouterJson,
+  SocketRow,
   SysctlEntry,
 } from './handlers.ts';
 
@@ -293,11 +294,46 @@ export function rttStats(rtts: number[]): PingResult['rtt'] {
   return s.result();
 }
 
-/** BSD netstat's socket listing: Proto, Local Address, Foreign Address, (state). */
-export function formatSockets(rows: readonly { proto: string; local: string; foreign: string; state: string }[]): string[] {
-  const head = ['Proto', 'Local Address', 'Foreign Address', '(state)'];
-  const cells = rows.map((r) => [r.proto, r.local, r.foreign, r.state]);
-  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => x.padEnd(w[i]!)).join(' ').trimEnd();
-  return ['Active Internet connections (including servers)', line(head), ...cells.map(line)];
+// ---- netstat (sockets) -------------------------------------------------------------
+
+/** Milliseconds with a precision that suits round-trip times: 0.123ms, 19.1ms, 200ms. */
+function msCell(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms >= 99.5) return `${Math.round(ms)}ms`;
+  if (ms >= 9.95) return `${ms.toFixed(1)}ms`;
+  if (ms >= 1) return `${ms.toFixed(2)}ms`;
+  return `${ms.toFixed(3)}ms`;
+}
+
+/**
+ * BSD netstat's socket listing: Proto, Recv-Q, Send-Q, Local Address,
+ * Foreign Address, (state). `verbose` (-v) adds, for TCP connections, the
+ * smoothed RTT, the RTO, the congestion window, the slow-start threshold
+ * ('-' while infinite), the MSS and the congestion control; for listeners
+ * their queues as BSD's netstat -L does: half-open/accept/backlog.
+ */
+export function formatSockets(rows: readonly SocketRow[], o: { verbose?: boolean } = {}): string[] {
+  const head = ['Proto', 'Recv-Q', 'Send-Q', 'Local Address', 'Foreign Address', '(state)'];
+  const align: Align[] = ['l', 'r', 'r', 'l', 'l', 'l'];
+  if (o.verbose) {
+    head.push('RTT', 'RTO', 'cwnd', 'ssthresh', 'MSS', 'CC', 'Listen');
+    align.push('r', 'r', 'r', 'r', 'r', 'l', 'l');
+  }
+  const cells = rows.map((r) => {
+    const c = [r.proto, String(r.recvQ), String(r.sendQ), r.local, r.foreign, r.state];
+    if (o.verbose) {
+      const t = r.tcp;
+      c.push(
+        t ? msCell(t.srtt) : '',
+        t ? msCell(t.rto) : '',
+        t ? String(t.cwnd) : '',
+        t ? (t.ssthresh === null ? '-' : String(t.ssthresh)) : '',
+        t ? String(t.mss) : '',
+        t ? t.cc : '',
+        r.listen ? `${r.listen.synQueue}/${r.listen.acceptQueue}/${r.listen.backlog}` : '',
+      );
+    }
+    return c;
+  });
+  return ['Active Internet connections (including servers)', ...table(head, align, cells)];
 }

@@ -16,6 +16,7 @@ import type { In6Ifaddr } from '../src/ip6/ifaddr.ts';
 import { IFF, type Ifnet } from '../src/link/ifnet.ts';
 import { formatMac } from '../src/link/mac.ts';
 import type { Stack } from '../src/stack.ts';
+import type { TcpCb } from '../src/tcp/tcpcb.ts';
 import { CtlError, type Handler, type HandlerCtx } from './ctl.ts';
 import { RttStats } from './format.ts';
 import { type Oid, type SysctlValue, applySysctl, parseSysctlValue, selectOids, sysctlOids } from './sysctl.ts';
@@ -716,22 +717,121 @@ function stripPrefix(s: string, prefix: string): string {
 
 // ---- netstat (sockets) -----------------------------------------------------------------
 
-export interface SocketRow {
-  proto: string;
-  local: string;
-  foreign: string;
-  state: string;
+/** A TCP connection's timers and windows (netstat -v). Times in ms; null: no sample yet, or infinite. */
+export interface TcpInfoJson {
+  /** Smoothed round-trip time (RFC 6298), null before the first sample. */
+  srtt: number | null;
+  rttvar: number | null;
+  /** The retransmission timeout now (backed off included). */
+  rto: number;
+  /** Congestion window and slow-start threshold in bytes; ssthresh null while infinite. */
+  cwnd: number;
+  ssthresh: number | null;
+  /** 'cubic' or 'newreno'. */
+  cc: string;
+  /** Effective send MSS (data bytes per segment). */
+  mss: number;
+  /** The peer's window, and the window we offer, in bytes. */
+  sndWnd: number;
+  rcvWnd: number;
+  /** Bytes sent and not yet acknowledged. */
+  flight: number;
+  /** Consecutive retransmissions of the current segment. */
+  rexmits: number;
+  /** The last soft error (an ICMPv6 error kept, RFC 5927), if any. */
+  softError: string | null;
 }
 
-/** Open sockets, BSD netstat's default listing. */
-export function sockets(stack: Stack): { sockets: SocketRow[] } {
+export interface SocketRow {
+  /** 'tcp6' or 'udp6'. */
+  proto: string;
+  /** Bytes received and not yet read by the application; for a listener, connections waiting to be accepted. */
+  recvQ: number;
+  /** Bytes in the send buffer (not yet acknowledged); 0 for UDP and listeners. */
+  sendQ: number;
+  /** BSD form: "fe80::1%tap0.7", "*.7"; "*.*" for no peer. */
+  local: string;
+  foreign: string;
+  /** TCP state (ESTABLISHED, LISTEN, TIME_WAIT, …); '' for UDP. */
+  state: string;
+  /** TCP connections only. */
+  tcp?: TcpInfoJson;
+  /** TCP listeners only: half-open connections, connections waiting for accept, the backlog. */
+  listen?: { synQueue: number; acceptQueue: number; backlog: number };
+}
+
+export interface SocketsResult {
+  sockets: SocketRow[];
+}
+
+/** `-p` for the socket listing. */
+const SOCKET_PROTOS = ['tcp', 'udp'] as const;
+
+function tcpInfo(cb: TcpCb): TcpInfoJson {
+  const finite = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? null : n);
+  return {
+    srtt: finite(cb.rtt.srtt),
+    rttvar: finite(cb.rtt.rttvar),
+    rto: cb.rtt.rto,
+    cwnd: cb.cc.cwnd,
+    ssthresh: finite(cb.cc.ssthresh),
+    cc: cb.cc.name,
+    mss: cb.mss,
+    sndWnd: cb.sndWnd,
+    rcvWnd: cb.rcvWindow(),
+    flight: cb.flight,
+    rexmits: cb.rexmits,
+    softError: cb.softError,
+  };
+}
+
+/**
+ * Open sockets, BSD netstat's default listing: TCP connections, TCP
+ * listeners, then UDP sockets; `proto` ('tcp' or 'udp') keeps one kind.
+ */
+export function sockets(stack: Stack, proto?: string): SocketsResult {
+  if (proto !== undefined && !(SOCKET_PROTOS as readonly string[]).includes(proto.replace(/6$/, ''))) {
+    throw einval(`unknown protocol '${proto}' for the socket list (tcp or udp)`);
+  }
+  const want = (p: string) => proto === undefined || proto.replace(/6$/, '') === p;
   const text = (a: Uint8Array, zone: number, port: number) => `${isUnspecified(a) ? '*' : stack.formatAddress(a, zone)}.${port === 0 ? '*' : port}`;
-  const rows: SocketRow[] = stack.udp.pcbs().map((p) => ({
-    proto: 'udp6',
-    local: text(p.laddr, p.lzone, p.lport),
-    foreign: p.faddr ? text(p.faddr, p.fzone, p.fport) : '*.*',
-    state: '',
-  }));
+  const rows: SocketRow[] = [];
+  if (want('tcp')) {
+    for (const cb of stack.tcp.connections()) {
+      rows.push({
+        proto: 'tcp6',
+        recvQ: cb.rcvQueued,
+        sendQ: cb.snd.length,
+        local: text(cb.laddr, cb.zone, cb.lport),
+        foreign: text(cb.faddr, cb.zone, cb.fport),
+        state: cb.state,
+        tcp: tcpInfo(cb),
+      });
+    }
+    for (const l of stack.tcp.listenerList()) {
+      rows.push({
+        proto: 'tcp6',
+        recvQ: l.acceptQueue.length,
+        sendQ: 0,
+        local: text(l.laddr, l.lzone, l.lport),
+        foreign: '*.*',
+        state: 'LISTEN',
+        listen: { synQueue: l.synQueue.size, acceptQueue: l.acceptQueue.length, backlog: l.backlog },
+      });
+    }
+  }
+  if (want('udp')) {
+    for (const p of stack.udp.pcbs()) {
+      rows.push({
+        proto: 'udp6',
+        recvQ: 0,
+        sendQ: 0,
+        local: text(p.laddr, p.lzone, p.lport),
+        foreign: p.faddr ? text(p.faddr, p.fzone, p.fport) : '*.*',
+        state: '',
+      });
+    }
+  }
   return { sockets: rows };
 }
 
@@ -745,7 +845,7 @@ export function controlHandlers(stack: Stack): Record<string, Handler> {
     ndp: () => ndp(stack),
     route: () => route(stack),
     netstat: (args) => netstat(stack, optString(args, 'proto')),
-    sockets: () => sockets(stack),
+    sockets: (args) => sockets(stack, optString(args, 'proto')),
     ping6: (args, ctx) => ping6(stack, args, ctx),
     rtsol: (args) => rtsol(stack, args),
     sysctl: (args) => sysctl(stack, args),

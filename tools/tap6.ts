@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { type Io, USAGES, runClientCommand } from './cli.ts';
 import { UP_USAGE, runUp } from './daemon.ts';
 import { probe } from './probe.ts';
+import { SETKEY_USAGE, runSetkey } from './setkey-run.ts';
 
 const VERSION = '0.1.0';
 
@@ -19,7 +20,12 @@ commands:
         serve the control socket (default /run/tap6/NAME.sock) until Ctrl-C.
         --sysctl and the switches set tunables before the interface comes up;
         --stable-secret FILE (16+ bytes, hex or raw) keeps SLAAC addresses
-        the same across restarts.
+        the same across restarts. --services starts inetd's echo (7),
+        discard (9), daytime (13) and chargen (19), each on UDP and TCP.
+        --http PORT serves a status page over tap6's own TCP (node:http):
+        GET / is HTML (interfaces, addresses, neighbors, routes, sockets,
+        counters), GET /json the same as JSON; GET and HEAD only, no
+        request bodies beyond 1 KiB, at most 16 connections.
   ${USAGES['ifconfig']}
         show interfaces and addresses; add (alias) or remove (-alias) an address
   ${USAGES['ndp']}
@@ -32,9 +38,17 @@ commands:
   ${USAGES['route']}
         show the routing table and the Path MTU cache
   ${USAGES['netstat']}
-        show counters by protocol (-s; -z: zero counters too) or the routing table (-r)
+        with no flag, the open sockets: TCP connections and listeners (state,
+        Recv-Q, Send-Q; -v adds RTT, RTO, cwnd, ssthresh, MSS, congestion
+        control and listen queues) and UDP sockets (-p tcp|udp: one kind);
+        -s counters by protocol (-z: zero counters too); -r the routing table
   ${USAGES['ping6']}
         send ICMPv6 echo requests from the stack (exit 0: replies, 1: none, 2: error)
+  ${SETKEY_USAGE}
+        IPsec static keying, KAME setkey syntax: add/get/delete/deleteall/flush/dump
+        SAs, spdadd/spddelete/spdflush/spddump policies, from FILE or stdin (-c);
+        -D dumps the SAD (-DP the SPD), -F flushes it (-FP the SPD). A file that
+        does not parse applies nothing; errors name the line.
   probe [--pcap FILE] [--count N]
         create a network namespace and a TAP, put the kernel on the far side,
         exchange frames with it (ICMPv6 echo, its RS and MLD reports) and
@@ -68,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(count) || count < 1 || count > 1000) throw new UsageError(`--count must be an integer 1..1000, got '${values.count}'`);
       return probe({ count, pcap: values.pcap });
     }
+    case 'setkey':
+      return runSetkey(rest, processIo());
     case 'version':
     case '--version':
       console.log(`tap6 ${VERSION}`);

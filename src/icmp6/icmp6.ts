@@ -121,6 +121,10 @@ export class Icmp6 {
     }
     const type = b[ctx.off]!;
     this.inHist[type]!++;
+    // RFC 4301 §5.2: echo and other informational messages a require policy covers must come protected
+    // (the hook exempts ND, MLD and errors); the refusal is counted in ipsecstat.
+    const sec = this.ip6.ipsec;
+    if (sec !== null && sec.spd.active && !sec.inputAllowed(ctx, IPPROTO.ICMPV6)) return IPPROTO_DONE;
     const h = this.handlers[type];
     if (!h) {
       // RFC 4443 §2.4(b): unknown informational messages are silently discarded;

@@ -25,6 +25,7 @@ import { PmtuCache } from './pmtu.ts';
 import { IPPROTO, type Ip6InputCtx, type Ip6Protocol } from './protosw.ts';
 import { routingInput } from './route6.ts';
 import { RTF, RouteTable6, maskPrefix } from './route.ts';
+import type { Ip6Security } from './security.ts';
 import { type Ip6Stats, ip6Counters } from './stats.ts';
 
 /** Next-hop resolution for interfaces with link addresses; supplied by ND. */
@@ -105,6 +106,8 @@ export class Ip6 {
   private readonly srcScratch: In6Ifaddr[] = [];
   resolver: Resolver | null = null;
   icmpError: IcmpErrorHook | null = null;
+  /** IPsec (src/ipsec/hooks.ts), plugged in by the stack; null: none. */
+  ipsec: Ip6Security | null = null;
 
   constructor(opts: Ip6Options) {
     this.clock = opts.clock;

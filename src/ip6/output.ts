@@ -6,7 +6,13 @@
  * loopback), to the interface (multicast), or to address resolution.
  *
  * Errors come back as errno names the socket layer passes on unchanged.
- * Fragmentation is not done yet (issue 5): larger packets get EMSGSIZE.
+ *
+ * IPsec (`ip6.ipsec`, security.ts) runs once the source is chosen and the
+ * checksum filled, before Hop-by-Hop framing and fragmentation: with an
+ * empty SPD and no socket policy it costs one test. It returns the whole
+ * protected packet; a tunnel's packet is routed to the tunnel's far end.
+ * Fragmentation then cuts the protected packet (RFC 4301 §7: IPsec
+ * protects whole datagrams).
  */
 import { putU16, putU32 } from '../core/bytes.ts';
 import { in6Cksum } from '../core/checksum.ts';
@@ -22,8 +28,10 @@ import { IPPROTO } from './protosw.ts';
 import { IN6_IFF, needsZone } from './ifaddr.ts';
 import type { Ip6 } from './ip6.ts';
 import { RTF } from './route.ts';
+import type { Ip6SecurityOutput, Ip6SocketPolicy } from './security.ts';
 
-export type OutputError = 'EINVAL' | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EADDRNOTAVAIL' | 'EMSGSIZE' | 'ENETDOWN' | 'ENOBUFS';
+/** EACCES: an IPsec discard policy refused the packet. */
+export type OutputError = 'EINVAL' | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EADDRNOTAVAIL' | 'EMSGSIZE' | 'ENETDOWN' | 'ENOBUFS' | 'EACCES';
 
 export interface Ip6OutputOpts {
   dst: Uint8Array;
@@ -51,18 +59,20 @@ export interface Ip6OutputOpts {
   hopOpts?: Uint8Array;
   /** DAD: the unspecified source is allowed (RFC 4862 §5.4.2). */
   allowUnspecSrc?: boolean;
+  /** The sending socket's IPsec policy (bypass / entrust / ipsec …); absent: the system SPD decides. */
+  ipsecPolicy?: Ip6SocketPolicy;
 }
 
 export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | null {
   const s = ip6.stats.c;
-  const dst = o.dst;
+  let dst = o.dst;
   if (dst.length !== 16 || isUnspecified(dst)) return 'EINVAL';
   let ifp: Ifnet | undefined;
   let nexthop = dst;
   /** Delivered to ourselves through lo0, as if received on `origin`. */
   let loopTo: Ifnet | null = null;
   let mtu = 0;
-  const mcast = isMulticast(dst);
+  let mcast = isMulticast(dst);
 
   if (mcast) {
     const scope = multicastScope(dst);
@@ -74,41 +84,11 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
       s.noZone++;
       return needsZone(dst) && !idx ? 'EINVAL' : 'ENETUNREACH';
     }
-  } else if (isLoopback(dst)) {
-    ifp = ip6.lo;
-    loopTo = ip6.lo;
-  } else if (isLinkLocal(dst)) {
-    const zone = o.zone || o.ifindex || 0;
-    ifp = zone ? ip6.ifs.get(zone) : undefined;
-    if (!ifp) {
-      s.noZone++;
-      return 'EINVAL';
-    }
-    if (ip6.if6Of(ifp)?.findAddr(dst)) loopTo = ifp;
   } else {
-    const rt = ip6.routes.lookup(dst, 0, ip6.clock.now());
-    if (!rt) {
-      s.noRoute++;
-      return 'ENETUNREACH';
-    }
-    if (rt.flags & (RTF.REJECT | RTF.BLACKHOLE)) {
-      s.noRoute++;
-      return rt.flags & RTF.REJECT ? 'EHOSTUNREACH' : null;
-    }
-    rt.use++;
-    mtu = rt.mtu;
-    if (rt.flags & RTF.LOCAL) {
-      const ia = ip6.findAddr(dst, 0);
-      loopTo = ia ? ia.ifp : ip6.lo;
-      ifp = loopTo;
-    } else {
-      ifp = o.ifindex ? ip6.ifs.get(o.ifindex) : ip6.ifs.get(rt.ifindex);
-      if (rt.gateway) nexthop = rt.gateway;
-    }
-    if (!ifp) {
-      s.noRoute++;
-      return 'ENETUNREACH';
-    }
+    const r = unicastRoute(ip6, dst, o.zone || o.ifindex || 0, o.ifindex || 0);
+    if (r === null) return null; // blackhole: dropped without an error
+    if (typeof r === 'string') return r;
+    ({ ifp, nexthop, loopTo, mtu } = r);
   }
   if (!ifp.up) {
     s.ifDown++;
@@ -149,41 +129,82 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     if (ck === 0 && o.cksumZeroIsFfff) ck = 0xffff;
     putU16(pkt.buf, at, ck);
   }
-  // Hop-by-Hop options: the caller's (MLD's Router Alert), and a Jumbo Payload
-  // option (RFC 2675) when the payload does not fit the 16-bit length.
-  let nxt = o.nxt;
-  let opts = o.hopOpts ?? null;
-  const hbhLen = (n: number) => Math.ceil((2 + n) / 8) * 8;
-  const jumbo = plen + (opts ? hbhLen(opts.length) : 0) > 0xffff;
-  if (jumbo) {
-    if (plen > 0xffffffff - 64) {
-      s.tooBig++;
-      return 'EMSGSIZE';
-    }
-    const j = new Uint8Array(6 + (opts?.length ?? 0));
-    j[0] = IP6OPT.JUMBO;
-    j[1] = 4;
-    if (opts) j.set(opts, 6);
-    opts = j;
-  }
-  if (opts) {
-    const h = buildOptionsHeader(nxt, opts);
-    const at = pkt.prepend(h.length);
-    pkt.buf.set(h, at);
-    if (jumbo) putU32(pkt.buf, at + 4, pkt.len);
-    nxt = IPPROTO.HOPOPTS;
-  }
   const hlim = o.hlim ?? ip6.hopLimitFor(dst, ifp);
-  const payloadLen = jumbo ? 0 : pkt.len;
-  const at = pkt.prepend(IP6_HDR_LEN);
-  emitIp6(
-    { trafficClass: o.trafficClass ?? 0, flowLabel: o.flowLabel ?? 0, payloadLen, nextHeader: nxt, hopLimit: hlim, src, dst },
-    pkt.buf,
-    at,
-  );
-  if (jumbo) s.jumboOut++;
-  const unfragLen = IP6_HDR_LEN + (nxt === IPPROTO.HOPOPTS ? (pkt.buf[at + IP6_HDR_LEN + 1]! + 1) * 8 : 0);
-  const nxtOff = nxt === IPPROTO.HOPOPTS ? IP6_HDR_LEN : 6;
+  // IPsec output (KAME ipsec6_output_trans/_tunnel): one test while the SPD is empty.
+  const sec = ip6.ipsec;
+  let sp: Ip6SecurityOutput | null = null;
+  if (sec !== null && (sec.spd.active || (o.ipsecPolicy !== undefined && o.ipsecPolicy.kind === 'ipsec'))) {
+    const r = sec.output({
+      src,
+      dst,
+      zone: o.zone || ifp.index,
+      nxt: o.nxt,
+      payload: pkt.data(),
+      hlim,
+      trafficClass: o.trafficClass ?? 0,
+      flowLabel: o.flowLabel ?? 0,
+      hopOpts: o.hopOpts ?? null,
+      policy: o.ipsecPolicy,
+    });
+    if (typeof r === 'string') return r; // counted in ipsecstat
+    sp = r;
+  }
+  let unfragLen: number;
+  let nxtOff: number;
+  let jumbo = false;
+  if (sp !== null) {
+    pkt = Pkt.adopt(sp.packet);
+    unfragLen = sp.unfragLen;
+    nxtOff = unfragLen > IP6_HDR_LEN ? IP6_HDR_LEN : 6;
+    if (sp.outerDst !== null) {
+      // Tunnel mode: the packet now goes to the tunnel's far end.
+      dst = sp.outerDst;
+      mcast = false;
+      const r = unicastRoute(ip6, dst, o.zone || ifp.index, 0);
+      if (r === null) return null;
+      if (typeof r === 'string') return r;
+      ({ ifp, nexthop, loopTo, mtu } = r);
+      if (!ifp.up) {
+        s.ifDown++;
+        return 'ENETDOWN';
+      }
+    }
+  } else {
+    // Hop-by-Hop options: the caller's (MLD's Router Alert), and a Jumbo Payload
+    // option (RFC 2675) when the payload does not fit the 16-bit length.
+    let nxt = o.nxt;
+    let opts = o.hopOpts ?? null;
+    const hbhLen = (n: number) => Math.ceil((2 + n) / 8) * 8;
+    jumbo = plen + (opts ? hbhLen(opts.length) : 0) > 0xffff;
+    if (jumbo) {
+      if (plen > 0xffffffff - 64) {
+        s.tooBig++;
+        return 'EMSGSIZE';
+      }
+      const j = new Uint8Array(6 + (opts?.length ?? 0));
+      j[0] = IP6OPT.JUMBO;
+      j[1] = 4;
+      if (opts) j.set(opts, 6);
+      opts = j;
+    }
+    if (opts) {
+      const h = buildOptionsHeader(nxt, opts);
+      const at = pkt.prepend(h.length);
+      pkt.buf.set(h, at);
+      if (jumbo) putU32(pkt.buf, at + 4, pkt.len);
+      nxt = IPPROTO.HOPOPTS;
+    }
+    const payloadLen = jumbo ? 0 : pkt.len;
+    const at = pkt.prepend(IP6_HDR_LEN);
+    emitIp6(
+      { trafficClass: o.trafficClass ?? 0, flowLabel: o.flowLabel ?? 0, payloadLen, nextHeader: nxt, hopLimit: hlim, src, dst },
+      pkt.buf,
+      at,
+    );
+    if (jumbo) s.jumboOut++;
+    unfragLen = IP6_HDR_LEN + (nxt === IPPROTO.HOPOPTS ? (pkt.buf[at + IP6_HDR_LEN + 1]! + 1) * 8 : 0);
+    nxtOff = nxt === IPPROTO.HOPOPTS ? IP6_HDR_LEN : 6;
+  }
   // Path MTU: the route's, the link's, and what Packet Too Big taught us (RFC 8201).
   const outIf = loopTo ? ip6.lo : ifp;
   const linkMtu = ip6.if6Of(outIf)?.mtu ?? outIf.mtu;
@@ -213,6 +234,54 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
   // Counted once the packet is known to leave: a packet dropped above counts only under its reason.
   s.localOut++;
   return deliver(ip6, pkt, { ifp, loopTo, mcast, dst, nexthop, mcastLoop: o.mcastLoop !== false });
+}
+
+interface Hop {
+  ifp: Ifnet;
+  nexthop: Uint8Array;
+  loopTo: Ifnet | null;
+  /** The route's MTU (0: the link's). */
+  mtu: number;
+}
+
+/**
+ * The way to a unicast destination: lo0 for ::1 and our own addresses (as
+ * received on the interface they belong to), the zone's interface for a
+ * link-local one, the routing table otherwise. Null for a blackhole route
+ * (dropped silently); `ifindex` forces the interface of a routed destination.
+ */
+function unicastRoute(ip6: Ip6, dst: Uint8Array, zone: number, ifindex: number): Hop | OutputError | null {
+  const s = ip6.stats.c;
+  if (isLoopback(dst)) return { ifp: ip6.lo, nexthop: dst, loopTo: ip6.lo, mtu: 0 };
+  if (isLinkLocal(dst)) {
+    const ifp = zone ? ip6.ifs.get(zone) : undefined;
+    if (!ifp) {
+      s.noZone++;
+      return 'EINVAL';
+    }
+    return { ifp, nexthop: dst, loopTo: ip6.if6Of(ifp)?.findAddr(dst) ? ifp : null, mtu: 0 };
+  }
+  const rt = ip6.routes.lookup(dst, 0, ip6.clock.now());
+  if (!rt) {
+    s.noRoute++;
+    return 'ENETUNREACH';
+  }
+  if (rt.flags & (RTF.REJECT | RTF.BLACKHOLE)) {
+    s.noRoute++;
+    return rt.flags & RTF.REJECT ? 'EHOSTUNREACH' : null;
+  }
+  rt.use++;
+  if (rt.flags & RTF.LOCAL) {
+    const ia = ip6.findAddr(dst, 0);
+    const loopTo = ia ? ia.ifp : ip6.lo;
+    return { ifp: loopTo, nexthop: dst, loopTo, mtu: rt.mtu };
+  }
+  const ifp = ifindex ? ip6.ifs.get(ifindex) : ip6.ifs.get(rt.ifindex);
+  if (!ifp) {
+    s.noRoute++;
+    return 'ENETUNREACH';
+  }
+  return { ifp, nexthop: rt.gateway ?? dst, loopTo: null, mtu: rt.mtu };
 }
 
 interface Route {

@@ -12,72 +12,44 @@
  *   ipsec.ts   the per-stack object (SPD + SAD + ipsecstat + rng/clock) and its decisions
  *   input.ts   protocol-switch input routines for next headers 50 and 51
  *   output.ts  the whole-packet output step for ip6_output
+ *   hooks.ts   the ip6 hooks (Ip6Security) and the protocol-switch registration
  *   stats.ts   ipsecstat
  *
- * ============================ Integration contract ============================
+ * ============================ Integration ============================
  *
- * Setup (src/stack.ts):
- *     const ipsec = new Ipsec({ clock, rng });           // backend: nodeBackend
- *     counters.register(ipsec.stats);                     // 'ipsec' for netstat -s -p ipsec
- *     ip6.ipsec = ipsec;                                  // a field the lead adds to Ip6
- *     const hooks = { reinput: (pkt, ifp, nxt) => nxt === 41 ? ip6.input(ifp, pkt) : ip4?.input(ifp, pkt) };
- *     ip6.registerProtocol(50, { name: 'esp', input: (ctx) => esp6Input(ipsec, ctx, hooks) });
- *     ip6.registerProtocol(51, { name: 'ah',  input: (ctx) => ah6Input(ipsec, ctx, hooks) });
- *   For asynchronous crypto add `defer` (e.g. queueMicrotask) and
- *   `resume: (ctx, nxt) => ip6.resume(ctx, nxt)`: the routines then return
- *   IPPROTO_PENDING and continue the loop later.
- *   Tunnel-mode inner packets come back through `reinput` marked
- *   PktFlag.DECRYPTED/AUTHED; ip6 input must keep those flags (and `rcvif`)
- *   on the packet it is given, and should accept an inner destination that
- *   is ours exactly as for any packet.
+ *   hooks.ts   `attachIpsec(ip6, ipsec, { defer? })`, called by src/stack.ts:
+ *              sets `ip6.ipsec` (the `Ip6Security` interface of
+ *              src/ip6/security.ts, so ip6 imports nothing from here) and
+ *              registers ESP (50) and AH (51) in the protocol switch. With
+ *              `defer` the input routines return PENDING and resume the loop
+ *              through `ip6.resume` (asynchronous crypto).
  *
- * Output (ip6Output), after route, interface and source are chosen and the
- * upper-layer checksum is filled, before Hop-by-Hop framing and fragmentation:
- *     if (ip6.ipsec && (ip6.ipsec.spd.active || o.ipsecPolicy?.kind === 'ipsec')) {
- *       const f = fillFlow(scratchFlow, src, dst, o.nxt, pkt.data(), 0);
- *       const pol = ipsec.policy('out', f, o.ipsecPolicy);     // socket policy: bypass/entrust/ipsec
- *       const sas = ipsec.outputSas(pol, src, dst);             // counted: outDiscard, outNoSa, outBypass
- *       if (!sas.ok) return sas.error === 'outDiscard' ? 'EACCES' : 'EHOSTUNREACH';
- *       if (sas.value.length) {
- *         const r = ipsecOutput(ipsec, sas.value, { src, dst, nxt: o.nxt, payload: pkt.data(), hlim,
- *                                                  trafficClass, flowLabel, hbh: framedHopOpts });
- *         if (!r.ok) return 'ENOBUFS';                          // counted: outSeqOverflow, outSaUnusable, ...
- *         pkt = Pkt.adopt(r.value.packet);                      // IPv6 header included; for a tunnel the
- *         // outer destination is sas.value[last tunnel].dst: route it (routes.lookup) before delivering.
- *         // Fragment with unfragLen = r.value.unfragLen when longer than the path MTU.
- *       }
- *     }
- *   With an empty SPD (`spd.active` false) and no socket `ipsec` policy this
- *   is one property test per packet. `o.ipsecPolicy` is a new Ip6OutputOpts
- *   field that UDP/TCP fill from `pcb.ipsec` (SocketIpsecPolicy has the shape
- *   of SocketPolicyLike). ND, MLD and other ICMPv6 control traffic the stack
- *   originates should pass `{ kind: 'bypass' }` so a def_policy discard or a
- *   wide require policy cannot cut the link (KAME leaves this to the policy
- *   writer; we suggest bypass by default for ND/MLD).
- *   Effective MTU for PMTU and transports: path MTU - ipsecOverhead(sas).
- *   IPsec output happens before fragmentation, so ESP/AH protect whole
- *   datagrams (RFC 4301 §7) and the fragments carry ESP or AH.
+ * Output (src/ip6/output.ts): after route, source and checksum, before
+ * Hop-by-Hop framing and fragmentation, and only when
+ * `ip6.ipsec.spd.active` or the socket's policy (Ip6OutputOpts.ipsecPolicy,
+ * filled by UDP and TCP) is 'ipsec': `IpsecHooks.output` resolves the
+ * policy (ND/MLD bypass), chooses the SAs (`Ipsec.outputSas`) and builds the
+ * packet (`ipsecOutput`); ip6 adopts it, routes a tunnel's packet to the
+ * far end and fragments the result if needed. Transports size segments by
+ * the path MTU less `IpsecHooks.overhead`.
  *
- * Input: ESP/AH run in the next-header loop (above). The inbound policy
- * check (RFC 4301 §5.2, KAME's ipsec6_in_reject) happens where the packet is
- * delivered, once its flow is known and its socket found — UDP after demux
- * (with pcb.ipsec), TCP at segment arrival, ICMPv6 before answering (echo)
- * or delivering to raw sockets:
- *     if (ip6.ipsec?.spd.active || sock?.kind === 'ipsec')
- *       if (!ipsec.inputAllowed(fillFlow(f, src, dst, proto, b, off), pkt.flags, sock)) return drop;
- *   `inputAllowed` counts inPolvio (cleartext under require, or ESP missing
- *   under an ESP requirement) or inDiscard. ND/MLD: check with bypass as on
- *   output, or not at all.
+ * Input: ESP/AH run in the next-header loop; a tunnel's inner packet goes
+ * through ip6 input again (flags DECRYPTED/AUTHED kept, at most MAX_NESTING
+ * deep). The inbound policy check (RFC 4301 §5.2, KAME's ipsec6_in_reject),
+ * `IpsecHooks.inputAllowed(ctx, proto, sockPolicy)`, is made by UDP after
+ * demultiplexing, by TCP at segment arrival and by ICMPv6 before echo
+ * handling (ND, MLD and ICMPv6 errors exempt); it counts inPolvio/inDiscard.
  *
  * Counters: every drop inside esp.ts/ah.ts/input.ts/ipsec.ts increments one
  * ipsecstat counter (the returned reason is its name); the lead counts
  * nothing twice. Per-SA counters (replay, tooOld, authFail, badPad) and
  * lifetime counts (bytes, packets, addedAt, usedAt) live on the SA.
  *
- * Key management (next issue): setkey maps onto Sad.add/get/delete/flush/list
- * and Spd.add/findExact/delete/flush/list; parseRequest/formatRequest read
- * and print requests in setkey's syntax; SA state and lifetime fields exist,
- * the expiry policy and ACQUIRE (at outNoSa) are to be added.
+ * Key management: tools/setkey*.ts maps setkey statements onto
+ * Sad.add/get/delete/flush/list and Spd.add/findExact/delete/flush/list;
+ * parseRequest/formatRequest read and print requests in setkey's syntax. SA
+ * state and lifetime fields exist; the expiry policy and ACQUIRE (at
+ * outNoSa) are the next issue's.
  */
 export * from './crypto.ts';
 export * from './replay.ts';
@@ -90,3 +62,4 @@ export * from './env.ts';
 export * from './ipsec.ts';
 export * from './input.ts';
 export * from './output.ts';
+export * from './hooks.ts';

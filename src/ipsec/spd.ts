@@ -281,13 +281,13 @@ export class Spd {
     return dir ? [...this.lists[dir]] : [...this.lists.in, ...this.lists.out];
   }
 
-  /** The system SPD's decision for a flow: the first matching entry, else def_policy. */
-  lookup(dir: Direction, f: FlowKey): Policy {
+  /** The system SPD's decision for a flow: the first matching entry, else def_policy. `count`: add to its hits. */
+  lookup(dir: Direction, f: FlowKey, count = true): Policy {
     const list = this.lists[dir];
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
       if (matches(p, f)) {
-        p.hits++;
+        if (count) p.hits++;
         return p;
       }
     }
@@ -301,8 +301,8 @@ export class Spd {
    * socket's requests. A request list that does not parse fails closed
    * (discard); validate it with `parseSocketPolicy` when it is set.
    */
-  resolve(dir: Direction, f: FlowKey, sock?: SocketPolicyLike | null): Policy {
-    if (!sock || sock.kind === 'default' || sock.kind === 'entrust') return this.lookup(dir, f);
+  resolve(dir: Direction, f: FlowKey, sock?: SocketPolicyLike | null, count = true): Policy {
+    if (!sock || sock.kind === 'default' || sock.kind === 'entrust') return this.lookup(dir, f, count);
     if (sock.kind === 'bypass') return dir === 'in' ? BYPASS_IN : BYPASS_OUT;
     let c = this.sockCache.get(sock.requests);
     if (!c) {
@@ -465,6 +465,21 @@ export function parseSocketPolicy(requests: readonly string[]): Result<IpsecRequ
     out.push(r.value);
   }
   return ok(out);
+}
+
+/**
+ * Checks a socket policy as the socket API receives it (setsockopt time):
+ * null if it is one of bypass, entrust, default, or ipsec with a request
+ * list that parses; otherwise what is wrong.
+ */
+export function checkSocketPolicy(p: unknown): string | null {
+  const kind = typeof p === 'object' && p !== null ? (p as { kind?: unknown }).kind : undefined;
+  if (kind === 'default' || kind === 'bypass' || kind === 'entrust') return null;
+  if (kind !== 'ipsec') return "kind is 'default', 'bypass', 'entrust' or 'ipsec'";
+  const req = (p as { requests?: unknown }).requests;
+  if (!Array.isArray(req) || !req.every((x) => typeof x === 'string')) return 'requests is an array of strings such as "esp/transport//require"';
+  const r = parseSocketPolicy(req as string[]);
+  return r.ok ? null : r.error;
 }
 
 /** Text of a request, as parseRequest reads it. */

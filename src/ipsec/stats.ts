@@ -23,6 +23,8 @@ export function ipsecCounters() {
     inAuthFail: 'inbound packets failed on authentication',
     inBadPad: 'inbound packets with bad padding (RFC 4303 §2.4)',
     inBadMode: 'inbound tunnel-mode packets not carrying an IP packet',
+    inNoIp4: 'inbound tunnel-mode packets carrying IPv4 (no IPv4 input here)',
+    inTooDeep: 'inbound tunnel-mode packets nested more than 4 tunnels deep',
     inAhRthdr: 'inbound AH packets with a routing header still to process',
     inBadHeader: 'inbound AH packets with a malformed header before AH',
     inDummy: 'inbound dummy packets (next header 59) discarded',

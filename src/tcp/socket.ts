@@ -21,6 +21,8 @@ import type { Clock, Timer } from '../core/clock.ts';
 import { formatIn6, isUnspecified, parseIn6 } from '../ip6/addr.ts';
 import { needsZone } from '../ip6/ifaddr.ts';
 import type { IfnetTable } from '../link/iftable.ts';
+import type { Ip6SocketPolicy } from '../ip6/security.ts';
+import { checkSocketPolicy } from '../ipsec/spd.ts';
 import type { Tcp6, TcpListener } from './tcp.ts';
 import type { TcpCb } from './tcpcb.ts';
 
@@ -70,6 +72,15 @@ export interface ConnectOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   timeout?: number;
+  /** Per-socket IPsec policy (KAME's IPSEC_POLICY): bypass / entrust / ipsec "esp/transport//require" …, from the SYN on. */
+  ipsecPolicy?: Ip6SocketPolicy;
+}
+
+/** Validates a socket IPsec policy as node validates options (ERR_INVALID_ARG_VALUE). */
+function checkPolicy(p: Ip6SocketPolicy): Ip6SocketPolicy {
+  const e = checkSocketPolicy(p);
+  if (e) throw Object.assign(new TypeError(`The argument 'ipsecPolicy' is invalid: ${e}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  return p.kind === 'ipsec' ? { kind: 'ipsec', requests: [...p.requests] } : p;
 }
 
 export class Socket extends Duplex {
@@ -115,7 +126,12 @@ export class Socket extends Duplex {
         if (this.held.length === 0) this.push(null);
       },
       writable: () => this.flushPending(),
-      error: (code) => this.destroy(new NetError(this.connecting ? 'connect' : 'read', code, this.remoteAddress, this.remotePort)),
+      error: (code) => {
+        // After the peer's FIN nothing is read any more: a reset then shows at the next write, as EPIPE
+        // (Linux reports a reset in CLOSE_WAIT so, and node surfaces it from the write).
+        if (code === 'ECONNRESET' && this.gotEof && !this.writableEnded) return;
+        this.destroy(new NetError(this.connecting ? 'connect' : 'read', code, this.remoteAddress, this.remotePort));
+      },
       closed: () => {
         if (!this.destroyed && this.writableFinished && (this.readableEnded || this.gotEof)) this.destroy();
       },
@@ -177,7 +193,8 @@ export class Socket extends Duplex {
       return this;
     }
     this.connecting = true;
-    const r = this.host.tcp.connect({ dst: dst.addr, zone: dst.zone, port: o.port, src: src?.addr ?? null, srcPort: o.localPort ?? 0 });
+    const ipsec = o.ipsecPolicy ? checkPolicy(o.ipsecPolicy) : undefined;
+    const r = this.host.tcp.connect({ dst: dst.addr, zone: dst.zone, port: o.port, src: src?.addr ?? null, srcPort: o.localPort ?? 0, ...(ipsec ? { ipsec } : {}) });
     if (typeof r === 'string') {
       fail(r);
       return this;
@@ -192,6 +209,17 @@ export class Socket extends Duplex {
   setNoDelay(noDelay = true): this {
     if (this.cb) this.cb.noDelay = noDelay;
     return this;
+  }
+
+  /** Per-socket IPsec policy of a connected socket (before connecting: ConnectOptions.ipsecPolicy). */
+  setIpsecPolicy(policy: Ip6SocketPolicy): this {
+    const p = checkPolicy(policy);
+    if (this.cb) this.host.tcp.setIpsecPolicy(this.cb, p);
+    return this;
+  }
+
+  getIpsecPolicy(): Ip6SocketPolicy {
+    return (this.cb && this.host.tcp.ipsecPolicyOf(this.cb)) ?? { kind: 'default' };
   }
 
   setKeepAlive(enable = false, initialDelay?: number): this {
@@ -242,6 +270,18 @@ export class Socket extends Duplex {
     void n;
   }
 
+  /**
+   * Every way of reading (flowing mode, 'readable' + read(), async iteration)
+   * goes through read(); only after it has taken bytes out of the stream's
+   * buffer can they count as consumed. (_read runs before that, and not at
+   * all while the stream waits for a push, so it alone leaves the window shut.)
+   */
+  override read(size?: number): any {
+    const chunk: unknown = super.read(size);
+    this.reconcile();
+    return chunk;
+  }
+
   /** Bytes that left our hold queue and the stream's buffer were read: tell the connection (the window opens). */
   private reconcile(): void {
     const cb = this.cb;
@@ -286,6 +326,12 @@ export class Socket extends Duplex {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
+    // end() while connecting (connect().end(data)): the FIN follows the handshake, as in node. A shutdown
+    // in SYN_SENT would delete the connection (RFC 9293 §3.10.4).
+    if (this.connecting) {
+      this.once('connect', () => this._final(callback));
+      return;
+    }
     const finish = () => {
       this.cb?.shutdown();
       callback();
@@ -300,9 +346,13 @@ export class Socket extends Duplex {
     this.idleTimer?.cancel();
     const cb = this.cb;
     if (cb && cb.state !== 'CLOSED') {
-      // Destroying with unsent data or an error aborts (RST); otherwise the FIN already went.
-      if (err || (cb.state !== 'TIME_WAIT' && cb.state !== 'FIN_WAIT_2' && cb.state !== 'LAST_ACK' && cb.state !== 'CLOSING' && cb.state !== 'FIN_WAIT_1')) cb.abort();
-      else cb.detach();
+      // As close(2) under node's destroy(): what the connection already took is still sent, then the FIN.
+      // An error, or received data never read, aborts with RST (RFC 9293 §3.10.5, RFC 2525 §2.17).
+      if (err || this.held.length > 0) cb.abort();
+      else {
+        cb.shutdown();
+        cb.detach();
+      }
     }
     if (this.pendingWrite) {
       this.pendingWrite.callback(err ?? new NetError('write', 'EPIPE'));
@@ -326,7 +376,7 @@ export class Server extends EventEmitter {
 
   constructor(
     private readonly host: NetHost,
-    private readonly opts: { allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean } = {},
+    private readonly opts: { allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean; ipsecPolicy?: Ip6SocketPolicy } = {},
     listener?: (s: Socket) => void,
   ) {
     super();
@@ -355,6 +405,7 @@ export class Server extends EventEmitter {
         else if (typeof a === 'number') backlog = a;
       }
     }
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw Object.assign(new RangeError(`options.port should be >= 0 and < 65536. Received ${String(p)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     if (done) this.once('listening', done);
     if (this.l) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
     const where = resolveAddr(this.host, h, '::');
@@ -368,6 +419,7 @@ export class Server extends EventEmitter {
       return this;
     }
     this.l = r;
+    if (this.opts.ipsecPolicy) this.host.tcp.setIpsecPolicy(r, checkPolicy(this.opts.ipsecPolicy));
     queueMicrotask(() => this.emit('listening'));
     return this;
   }
@@ -437,7 +489,7 @@ export function netApi(host: NetHost) {
   const createConnection = (opts: ConnectOptions | number, hostOrCb?: string | (() => void), cb?: () => void): Socket =>
     new Socket(host, {}).connect(opts, hostOrCb, cb);
   return {
-    createServer: (optsOrListener?: { allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean } | ((s: Socket) => void), listener?: (s: Socket) => void): Server =>
+    createServer: (optsOrListener?: { allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean; ipsecPolicy?: Ip6SocketPolicy } | ((s: Socket) => void), listener?: (s: Socket) => void): Server =>
       typeof optsOrListener === 'function' ? new Server(host, {}, optsOrListener) : new Server(host, optsOrListener ?? {}, listener),
     connect: createConnection,
     createConnection,

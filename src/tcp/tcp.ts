@@ -15,10 +15,11 @@ import { needsZone } from '../ip6/ifaddr.ts';
 import { in6Hash } from '../ip6/in6map.ts';
 import type { Ip6 } from '../ip6/ip6.ts';
 import { IPPROTO, IPPROTO_DONE, type Ip6InputCtx } from '../ip6/protosw.ts';
+import type { Ip6SocketPolicy } from '../ip6/security.ts';
 import { IsnGenerator, SynCookies } from './isn.ts';
 import { seqAdd } from './seq.ts';
 import { type TcpStats, tcpCounters } from './stats.ts';
-import { type TcpConfig, TcpCb, type TcpHost } from './tcpcb.ts';
+import { type TcpConfig, TcpCb, type TcpHost, type TcpOwner } from './tcpcb.ts';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpRepr, emitTcp, parseTcp, tcpHeaderLen } from './wire.ts';
 
 export const EPHEMERAL_LOW = 49152;
@@ -49,9 +50,38 @@ export interface ListenerOwner {
   connection(cb: TcpCb): void;
 }
 
+/**
+ * The owner of a connection that completed the handshake but is not accepted
+ * yet: it keeps what the connection reports (data, FIN, errors), in order,
+ * and replays it to the socket that accepts it. The bytes still count
+ * against the receive window, so a peer cannot overrun an unaccepted queue.
+ */
+class AcceptPending implements TcpOwner {
+  private readonly events: ((o: TcpOwner) => void)[] = [];
+  connected(): void {}
+  data(chunk: Uint8Array): void {
+    this.events.push((o) => o.data(chunk));
+  }
+  eof(): void {
+    this.events.push((o) => o.eof());
+  }
+  writable(): void {}
+  error(code: string): void {
+    this.events.push((o) => o.error(code));
+  }
+  closed(): void {
+    this.events.push((o) => o.closed());
+  }
+  replay(o: TcpOwner): void {
+    for (const e of this.events.splice(0)) e(o);
+  }
+}
+
 export class TcpListener {
   readonly synQueue = new Set<TcpCb>();
   readonly acceptQueue: TcpCb[] = [];
+  /** Per-socket IPsec policy, inherited by the connections it accepts. */
+  ipsec: Ip6SocketPolicy | undefined = undefined;
   constructor(
     readonly laddr: Uint8Array,
     readonly lzone: number,
@@ -69,6 +99,9 @@ export class Tcp6 implements TcpHost {
   private readonly isn: IsnGenerator;
   private readonly cookies: SynCookies;
   private count = 0;
+  /** Per-connection IPsec policies (kept here, so the engine stays unaware); looked up only once one was set. */
+  private readonly policies = new WeakMap<TcpCb, Ip6SocketPolicy>();
+  private anyPolicy = false;
   /** Half-open connections per listener before SYN cookies take over. */
   synQueueLimit = 128;
   readonly maxConnections: number;
@@ -132,7 +165,11 @@ export class Tcp6 implements TcpHost {
       this.count--;
     }
     const l = cb.parent as TcpListener | null;
-    if (l) l.synQueue.delete(cb);
+    if (l) {
+      l.synQueue.delete(cb);
+      const j = l.acceptQueue.indexOf(cb);
+      if (j >= 0) l.acceptQueue.splice(j, 1);
+    }
   }
 
   /** Binds a listener; returns an errno name or null. */
@@ -186,7 +223,7 @@ export class Tcp6 implements TcpHost {
    * given), creates the connection and sends the SYN. Returns an errno name
    * on failure.
    */
-  connect(o: { dst: Uint8Array; zone: number; port: number; src?: Uint8Array | null; srcPort?: number }): TcpCb | string {
+  connect(o: { dst: Uint8Array; zone: number; port: number; src?: Uint8Array | null; srcPort?: number; ipsec?: Ip6SocketPolicy }): TcpCb | string {
     if (!Number.isInteger(o.port) || o.port <= 0 || o.port > 65535) return 'EINVAL';
     if (isMulticast(o.dst) || isUnspecified(o.dst)) return 'EINVAL';
     if (needsZone(o.dst) && !o.zone) return 'EINVAL';
@@ -206,7 +243,9 @@ export class Tcp6 implements TcpHost {
     if (this.find(src, lport, o.dst, o.port, o.zone)) return 'EADDRINUSE';
     const cb = new TcpCb(this, src.slice(), lport, o.dst.slice(), o.port, needsZone(o.dst) ? o.zone : 0);
     this.insert(cb);
-    cb.connect(this.isn.isn({ localAddr: src, localPort: lport, remoteAddr: o.dst, remotePort: o.port }), route.mtu);
+    if (o.ipsec) this.setIpsecPolicy(cb, o.ipsec);
+    const mtu = route.mtu - this.ipsecOverhead(src, lport, o.dst, o.port, o.ipsec);
+    cb.connect(this.isn.isn({ localAddr: src, localPort: lport, remoteAddr: o.dst, remotePort: o.port }), mtu);
     return cb;
   }
 
@@ -220,8 +259,52 @@ export class Tcp6 implements TcpHost {
       return;
     }
     this.stats.c.accepts++;
-    cb.parent = null;
-    l.owner.connection(cb);
+    // The application accepts on a later turn (as accept(2) after poll(2)): connections completed in one
+    // burst wait in the accept queue, which the backlog bounds; what arrives meanwhile is kept for the socket.
+    cb.owner = new AcceptPending();
+    l.acceptQueue.push(cb);
+    if (l.acceptQueue.length === 1) this.timer(0, () => this.drainAccept(l));
+  }
+
+  private drainAccept(l: TcpListener): void {
+    for (let cb = l.acceptQueue.shift(); cb; cb = l.acceptQueue.shift()) {
+      const pending = cb.owner;
+      cb.owner = null;
+      cb.parent = null;
+      if (cb.state === 'CLOSED') continue;
+      l.owner.connection(cb);
+      if (pending instanceof AcceptPending && cb.owner) pending.replay(cb.owner);
+    }
+  }
+
+  // ---- IPsec ---------------------------------------------------------------------
+
+  /** Sets the IPsec policy of a connection or a listener (KAME's IPSEC_POLICY socket option). */
+  setIpsecPolicy(target: TcpCb | TcpListener, p: Ip6SocketPolicy): void {
+    if (target instanceof TcpListener) {
+      target.ipsec = p;
+      return;
+    }
+    this.anyPolicy = true;
+    this.policies.set(target, p);
+  }
+
+  ipsecPolicyOf(cb: TcpCb): Ip6SocketPolicy | undefined {
+    return this.anyPolicy ? this.policies.get(cb) : undefined;
+  }
+
+  /** RFC 4301 §5.2: refuse a segment a policy wants protected but that came in the clear (counted in ipsecstat). */
+  private ipsecRefuses(ctx: Ip6InputCtx, pol: Ip6SocketPolicy | undefined): boolean {
+    const sec = this.ip6.ipsec;
+    if (sec === null || (!sec.spd.active && (pol === undefined || pol.kind !== 'ipsec'))) return false;
+    return !sec.inputAllowed(ctx, IPPROTO.TCP, pol);
+  }
+
+  /** Bytes IPsec adds to this connection's packets: the MSS is taken from the path MTU less this. */
+  private ipsecOverhead(laddr: Uint8Array, lport: number, faddr: Uint8Array, fport: number, pol: Ip6SocketPolicy | undefined): number {
+    const sec = this.ip6.ipsec;
+    if (sec === null || (!sec.spd.active && (pol === undefined || pol.kind !== 'ipsec'))) return 0;
+    return sec.overhead({ src: laddr, dst: faddr, proto: IPPROTO.TCP, sport: lport, dport: fport }, pol);
   }
 
   // ---- output ------------------------------------------------------------------
@@ -231,16 +314,16 @@ export class Tcp6 implements TcpHost {
     const pkt = Pkt.alloc(hl + len, DEFAULT_HEADROOM);
     emitTcp(repr, pkt.buf, pkt.off);
     if (len > 0) cb.copyPayload(off, len, pkt.buf, pkt.off + hl);
-    const e = this.ip6.output(pkt, { dst: cb.faddr, zone: cb.zone, src: cb.laddr, nxt: IPPROTO.TCP, cksumOff: 16 });
+    const e = this.ip6.output(pkt, { dst: cb.faddr, zone: cb.zone, src: cb.laddr, nxt: IPPROTO.TCP, cksumOff: 16, ipsecPolicy: this.ipsecPolicyOf(cb) });
     if (e) cb.softError = e;
     return e === null;
   }
 
   /** A segment outside any connection (RST answers, cookie SYN-ACKs). */
-  private sendBare(src: Uint8Array, dst: Uint8Array, zone: number, repr: TcpRepr): void {
+  private sendBare(src: Uint8Array, dst: Uint8Array, zone: number, repr: TcpRepr, ipsecPolicy?: Ip6SocketPolicy): void {
     const pkt = Pkt.alloc(tcpHeaderLen(repr), DEFAULT_HEADROOM);
     emitTcp(repr, pkt.buf, pkt.off);
-    this.ip6.output(pkt, { dst, zone, src, nxt: IPPROTO.TCP, cksumOff: 16 });
+    this.ip6.output(pkt, { dst, zone, src, nxt: IPPROTO.TCP, cksumOff: 16, ...(ipsecPolicy ? { ipsecPolicy } : {}) });
   }
 
   /** RFC 9293 §3.10.7.1: the reset for a segment that belongs to no connection. */
@@ -281,8 +364,11 @@ export class Tcp6 implements TcpHost {
     const dataOff = r.value.dataOff;
     const dataLen = off + len - dataOff;
     const cb = this.find(ctx.dst, seg.dport, ctx.src, seg.sport, ctx.zone);
-    const mtu = this.pathMtu(ctx.src, ctx.zone, ctx.ifp.index);
+    let mtu = this.pathMtu(ctx.src, ctx.zone, ctx.ifp.index);
     if (cb && cb.state !== 'CLOSED') {
+      const pol = this.ipsecPolicyOf(cb);
+      if (this.ipsecRefuses(ctx, pol)) return IPPROTO_DONE;
+      mtu -= this.ipsecOverhead(ctx.dst, seg.dport, ctx.src, seg.sport, pol);
       // A new SYN for a connection in TIME-WAIT may reopen it (RFC 9293 §3.6.1 allows it with a higher ISN).
       if (cb.state === 'TIME_WAIT' && seg.flags & TH_SYN && !(seg.flags & TH_ACK)) {
         c.timeWaitKilled++;
@@ -293,6 +379,8 @@ export class Tcp6 implements TcpHost {
       }
     }
     const l = this.findListener(ctx.dst, ctx.zone, seg.dport);
+    if (this.ipsecRefuses(ctx, l?.ipsec)) return IPPROTO_DONE;
+    if (l) mtu -= this.ipsecOverhead(ctx.dst, seg.dport, ctx.src, seg.sport, l.ipsec);
     if (!l) {
       c.rcvNoSocket++;
       this.respondRst(ctx, seg, dataLen);
@@ -311,10 +399,11 @@ export class Tcp6 implements TcpHost {
       c.cookiesOk++;
       const child = new TcpCb(this, ctx.dst.slice(), seg.dport, ctx.src.slice(), seg.sport, needsZone(ctx.src) ? ctx.zone : 0);
       this.insert(child);
+      if (l.ipsec) this.setIpsecPolicy(child, l.ipsec);
       child.parent = l;
       child.fromCookie(seg, mss, mtu);
       this.established(child);
-      if (dataLen > 0 || f & TH_FIN) child.input(seg, b, dataOff, dataLen, mtu);
+      if (child.state !== 'CLOSED' && (dataLen > 0 || f & TH_FIN)) child.input(seg, b, dataOff, dataLen, mtu);
       return IPPROTO_DONE;
     }
     if (!(f & TH_SYN)) {
@@ -336,11 +425,12 @@ export class Tcp6 implements TcpHost {
         window: 0xffff,
         urgent: 0,
         options: { mss: mtu - 60 },
-      });
+      }, l.ipsec);
       return IPPROTO_DONE;
     }
     const child = new TcpCb(this, ctx.dst.slice(), seg.dport, ctx.src.slice(), seg.sport, needsZone(ctx.src) ? ctx.zone : 0);
     this.insert(child);
+    if (l.ipsec) this.setIpsecPolicy(child, l.ipsec);
     child.parent = l;
     l.synQueue.add(child);
     child.acceptSyn(seg, this.isn.isn(tuple), mtu);

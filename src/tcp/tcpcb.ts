@@ -171,7 +171,8 @@ export class TcpCb {
     const c = host.config;
     this.snd = new SendBuffer(c.sndBuf);
     this.rcvBuf = c.rcvBuf;
-    this.reass = new ReassQueue({ maxBytes: c.rcvBuf });
+    // As many segments as the window holds at a 536-byte MSS: 512 (the default) is below a 1 MiB window of full segments.
+    this.reass = new ReassQueue({ maxBytes: c.rcvBuf, maxSegments: Math.max(512, Math.ceil(c.rcvBuf / 536)) });
     this.rtt = new RttEstimator({ minRto: c.minRto, maxRto: c.maxRto });
     this.cc = createCc(c.cc, this.mss);
     this.keepIdleMs = c.keepIdleMs;
@@ -305,9 +306,11 @@ export class TcpCb {
 
   /** The application read `n` bytes: the window may open (window update when worth it). */
   consumed(n: number): void {
-    const before = this.rcvWindow();
+    // What the window field can say (65535 << shift), not the buffer: else every read looks like a big update.
+    const most = MAX_WIN << this.rcvWscale;
+    const before = Math.min(this.rcvWindow(), most);
     this.rcvQueued = Math.max(0, this.rcvQueued - n);
-    const after = this.rcvWindow();
+    const after = Math.min(this.rcvWindow(), most);
     // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): update once the window grew by 2·MSS or half the buffer.
     if (this.synchronized && after - before > 0 && seqDiff(seqAdd(this.rcvNxt, after), this.rcvAdv) >= Math.min(2 * this.mss, this.rcvBuf / 2)) {
       this.ackNow = true;
@@ -600,7 +603,7 @@ export class TcpCb {
       if (dataAcked > 0) this.owner?.writable();
       if (finAcked) this.ourFinAcked();
       if (this.state === 'CLOSED') return false;
-    } else if (ack === this.sndUna && dataLen === 0 && (newWnd === this.sndWnd || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
+    } else if (ack === this.sndUna && dataLen === 0 && newWnd > 0 && (newWnd === this.sndWnd || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
       // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information).
       this.dupAcks++;
       const lost = this.sb !== null && this.sb.isLost(this.sndUna);
@@ -792,7 +795,8 @@ export class TcpCb {
       let send = false;
       if (len > 0) {
         // Nagle (RFC 9293 §3.7.4): a small segment only if nothing is in flight, or when NoDelay, or with the FIN.
-        if (len === this.mss || this.noDelay || inFlight === 0 || finHere) send = true;
+        // It holds back new data only: a retransmission (below SND.MAX) goes as it is.
+        if (len === this.mss || this.noDelay || inFlight === 0 || finHere || seqLt(this.sndNxt, this.sndMax)) send = true;
         else len = 0;
       }
       if (finHere && len === avail) send = true;
@@ -968,13 +972,17 @@ export class TcpCb {
       this.stats.persistTimeouts++;
       this.stats.sndProbe++;
       this.persistBackoff = Math.min(this.persistBackoff + 1, 8);
-      // A one-byte probe past the closed window (§3.8.6.1).
-      const off = seqDiff(this.sndNxt, this.sndUna);
-      if (off < this.snd.length) {
+      // A one-byte probe past the closed window (§3.8.6.1): always the first unacknowledged byte (a refused
+      // probe must not be followed by the next one), sent again with the data when the window opens. The
+      // persist timer repeats it, not the RTO, which would give up on a receiver that answers (§3.8.6.1).
+      this.sndNxt = this.sndUna;
+      if (this.snd.length > 0) {
         const saved = this.sndWnd;
         this.sndWnd = 1;
-        this.sendSegment(off, 1, false, false);
+        this.sendSegment(0, 1, false, false);
         this.sndWnd = saved;
+        this.sndNxt = this.sndUna;
+        this.cancelRexmt();
       }
       this.armPersist();
     });

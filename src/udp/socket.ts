@@ -26,6 +26,7 @@ import { formatIn6, isMulticast, isUnspecified, parseIn6 } from '../ip6/addr.ts'
 import { needsZone } from '../ip6/ifaddr.ts';
 import type { Icmp6ErrorInfo } from '../icmp6/ctlinput.ts';
 import type { IfnetTable } from '../link/iftable.ts';
+import { checkSocketPolicy } from '../ipsec/spd.ts';
 import { type SocketIpsecPolicy, type Udp6, type UdpDatagram, UdpPcb } from './udp.ts';
 import { UDP_MAX_PAYLOAD } from './wire.ts';
 
@@ -48,7 +49,7 @@ export interface SocketOptions {
   ipv6Only?: boolean;
   recvBufferSize?: number;
   sendBufferSize?: number;
-  /** Per-socket IPsec policy (enforced when IPsec lands). */
+  /** Per-socket IPsec policy (KAME's IPSEC_POLICY: bypass / entrust / ipsec "esp/transport//require" …). */
   ipsecPolicy?: SocketIpsecPolicy;
 }
 
@@ -114,7 +115,7 @@ export class Socket extends EventEmitter {
     if (opts.type !== 'udp6') throw new SocketStateError('ERR_SOCKET_BAD_TYPE', `Bad socket type specified: tap6 is IPv6-only, use 'udp6' (got '${opts.type}')`);
     this.pcb = new UdpPcb({ deliver: (d) => this.enqueue(d), error: (e) => this.icmpError(e) });
     this.pcb.reuse = opts.reuseAddr === true;
-    if (opts.ipsecPolicy) this.pcb.ipsec = opts.ipsecPolicy;
+    if (opts.ipsecPolicy) this.setIpsecPolicy(opts.ipsecPolicy);
     if (opts.recvBufferSize !== undefined) this.setRecvBufferSize(opts.recvBufferSize);
     if (opts.sendBufferSize !== undefined) this.setSendBufferSize(opts.sendBufferSize);
   }
@@ -367,7 +368,9 @@ export class Socket extends EventEmitter {
 
   /** Per-socket IPsec policy (KAME's IPSEC_POLICY: bypass / entrust / ipsec …). */
   setIpsecPolicy(policy: SocketIpsecPolicy): void {
-    this.pcb.ipsec = policy;
+    const e = checkSocketPolicy(policy);
+    if (e) throw new SocketStateError('ERR_INVALID_ARG_VALUE', `The argument 'policy' is invalid: ${e}`);
+    this.pcb.ipsec = policy.kind === 'ipsec' ? { kind: 'ipsec', requests: [...policy.requests] } : policy;
   }
 
   getIpsecPolicy(): SocketIpsecPolicy {

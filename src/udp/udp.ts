@@ -28,7 +28,7 @@ import { UDP_HDR_LEN, UDP_MAX_PAYLOAD, emitUdp, parseUdp } from './wire.ts';
 export const EPHEMERAL_LOW = 49152;
 export const EPHEMERAL_HIGH = 65535;
 
-/** Per-socket IPsec policy (RFC 4301 / KAME's IPSEC_POLICY_*), enforced once IPsec lands. */
+/** Per-socket IPsec policy (RFC 4301 / KAME's IPSEC_POLICY_*): see src/ipsec/spd.ts. */
 export type SocketIpsecPolicy = { kind: 'default' } | { kind: 'bypass' } | { kind: 'entrust' } | { kind: 'ipsec'; requests: string[] };
 
 export interface UdpDatagram {
@@ -198,6 +198,7 @@ export class Udp6 {
       cksumOff: 6,
       cksumZeroIsFfff: true,
       dontFrag: pcb.dontFrag,
+      ipsecPolicy: pcb.ipsec,
     });
     if (e) {
       this.stats.c.oerrors++;
@@ -247,6 +248,7 @@ export class Udp6 {
         if (!isUnspecified(pcb.laddr) && !in6Equal(pcb.laddr, 0, ctx.dst)) continue;
         if (!pcb.joined(ctx.dst, ctx.ifp.index)) continue;
         if (pcb.faddr && (!in6Equal(pcb.faddr, 0, ctx.src) || pcb.fport !== u.sport)) continue;
+        if (this.ipsecRefuses(ctx, pcb)) continue;
         n++;
         this.hand(pcb, mk());
       }
@@ -254,6 +256,7 @@ export class Udp6 {
       return IPPROTO_DONE;
     }
     const pcb = list && this.lookup(list, ctx, u.sport);
+    if (this.ipsecRefuses(ctx, pcb ?? null)) return IPPROTO_DONE;
     if (!pcb) {
       c.noport++;
       // RFC 4443 §3.1: Port Unreachable (code 4), through the rate limiter.
@@ -262,6 +265,19 @@ export class Udp6 {
     }
     this.hand(pcb, mk());
     return IPPROTO_DONE;
+  }
+
+  /**
+   * RFC 4301 §5.2 (KAME ipsec6_in_reject): cleartext a `require` policy
+   * covers is dropped — with the socket's own policy, or the system SPD's
+   * when no socket matched (no Port Unreachable then). Counted in ipsecstat.
+   */
+  private ipsecRefuses(ctx: Ip6InputCtx, pcb: UdpPcb | null): boolean {
+    const sec = this.ip6.ipsec;
+    if (sec === null) return false;
+    const pol = pcb?.ipsec;
+    if (!sec.spd.active && (pol === undefined || pol.kind !== 'ipsec')) return false;
+    return !sec.inputAllowed(ctx, IPPROTO.UDP, pol);
   }
 
   private hand(pcb: UdpPcb, d: UdpDatagram): void {

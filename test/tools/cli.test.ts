@@ -184,8 +184,9 @@ test('netstat with no flag lists the open sockets, BSD style; --json too', async
   const out = await run(['netstat', '--ctl', r.path]);
   t.is(out.code, 0);
   t.is(out.io.lines[0], 'Active Internet connections (including servers)');
-  t.regex(out.io.text, /udp6\s+\*\.5353\s+\*\.\*/);
-  t.regex(out.io.text, /udp6\s+\*\.\d+\s+::1\.9/);
+  t.regex(out.io.lines[1]!, /^Proto +Recv-Q +Send-Q +Local Address +Foreign Address +\(state\)$/);
+  t.regex(out.io.text, /udp6\s+0\s+0\s+\*\.5353\s+\*\.\*/);
+  t.regex(out.io.text, /udp6\s+0\s+0\s+\*\.\d+\s+::1\.9/);
   const j = JSON.parse((await run(['netstat', '--json', '--ctl', r.path])).io.text) as { sockets: { proto: string; local: string }[] };
   t.true(j.sockets.some((x) => x.proto === 'udp6' && x.local === '*.5353'));
 });

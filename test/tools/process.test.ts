@@ -1,17 +1,20 @@
 /**
  * The real tap6 process: exit statuses and stderr of the client commands
  * against an in-process daemon, and (with root and /dev/net/tun) the daemon
- * itself on a TAP — start, serve, stop on SIGINT, clean up, start errors.
+ * itself on a TAP — start, serve, stop on SIGINT, clean up, start errors;
+ * its services and status page, fetched by the kernel over the TAP.
  */
 import test from 'ava';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tapUnavailableReason } from '../../src/link/tap/index.ts';
 import { runClientCommand } from '../../tools/cli.ts';
 import { runUp } from '../../tools/daemon.ts';
+import { until } from './raw.ts';
 import { capture, rig } from './rig.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -173,4 +176,56 @@ tapTest(title('tap6 up on a TAP: serves the control socket, refuses a second dae
   t.false(linkExists(name), 'TAP gone');
   t.true(existsSync(join(dir, 'up.pcap')));
   t.false(/\n\s+at /.test(d.err()), d.err());
+});
+
+/** GET over the kernel's own TCP (the test process is the kernel-side client of the TAP). */
+function kernelGet(host: string, port: number, path: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((res, rej) => {
+    const req = http.get({ host, port, path, family: 6, timeout: 3000 }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (body += d));
+      r.on('end', () => res({ status: r.statusCode!, type: String(r.headers['content-type']), body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', rej);
+  });
+}
+
+tapTest(title('tap6 up --services --http: TCP and UDP listeners in netstat, and the kernel fetches the status page over the TAP'), async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tap6-http-'));
+  const name = `t6h${process.pid.toString(36)}`.slice(0, 15);
+  const path = join(dir, 'up.sock');
+  const u = upInProcess(['--tap', name, '--ctl', path, '--log-level', 'warn', '--services', 'echo,daytime', '--http', '8080']);
+  t.teardown(async () => {
+    u.stop();
+    await u.done;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  t.true(await until(() => u.io.lines.some((l) => / scopeid 0x/.test(l)), 15_000), u.io.errs.join('\n'));
+  t.true(u.io.lines.includes('tap6: services echo 7/udp, echo 7/tcp, daytime 13/udp, daytime 13/tcp'), u.io.lines.join('\n'));
+  t.true(u.io.lines.includes('tap6: status page on port 8080/tcp: / (HTML) and /json'));
+
+  const ns = capture();
+  t.is(await runClientCommand('netstat', ['--ctl', path], ns), 0, ns.errs.join('\n'));
+  for (const re of [/^tcp6 +0 +0 \*\.7 +\*\.\* +LISTEN$/m, /^tcp6 +0 +0 \*\.13 +\*\.\* +LISTEN$/m, /^tcp6 +0 +0 \*\.8080 +\*\.\* +LISTEN$/m, /^udp6 +0 +0 \*\.7 +\*\.\*$/m, /^udp6 +0 +0 \*\.13 +\*\.\*$/m]) {
+    t.regex(ns.text, re);
+  }
+
+  // The kernel's side of the TAP is up with a link-local address of its own once its DAD is over: retry until then.
+  const ll = /inet6 (fe80::[0-9a-f:]+)%/.exec(u.io.text)![1]!;
+  let page: { status: number; type: string; body: string } | null = null;
+  let last: unknown;
+  for (let i = 0; i < 40 && !page; i++) {
+    page = await kernelGet(`${ll}%${name}`, 8080, '/').catch((e: unknown) => ((last = e), null));
+    if (!page) await new Promise((res) => setTimeout(res, 250));
+  }
+  if (!page) return t.fail(`no page: ${String(last)}`);
+  t.is(page.status, 200);
+  t.is(page.type, 'text/html; charset=utf-8');
+  t.true(page.body.includes(`<h3>${name}</h3>`));
+  const json = await kernelGet(`${ll}%${name}`, 8080, '/json');
+  t.is(json.status, 200);
+  t.true((JSON.parse(json.body) as { interfaces: { name: string }[] }).interfaces.some((i) => i.name === name));
+  t.is((await kernelGet(`${ll}%${name}`, 8080, '/nothing')).status, 404);
 });

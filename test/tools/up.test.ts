@@ -33,6 +33,18 @@ test('parseUpArgs: --services names inetd services; unknown ones are usage error
   t.regex(e!.message, /--services: unknown service 'qotd'/);
 });
 
+test('parseUpArgs: --http PORT serves the status page; a port out of range is a usage error', (t) => {
+  t.is(parseUpArgs(['--tap', 't6x0', '--http', '8080']).http, 8080);
+  t.is(parseUpArgs(['--tap', 't6x0', '--http=1']).http, 1);
+  t.is(parseUpArgs(['--tap', 't6x0']).http, undefined);
+  for (const bad of ['0', '65536', '80x', '-1', '', '1e3', '008080']) {
+    const e = startError(t, () => parseUpArgs(['--tap', 't6x0', `--http=${bad}`]));
+    t.is(e.message, `--http must be a port 1..65535, got '${bad}'`, bad);
+    t.is(e.exitCode, 64);
+  }
+  t.is(startError(t, () => parseUpArgs(['--tap', 't6x0', '--http'])).message, "Option '--http <value>' argument missing");
+});
+
 test('parseUpArgs: no knobs, no settings', (t) => {
   const o = parseUpArgs(['--tap', 't6x0', '--ctl', '/tmp/x.sock']);
   t.deepEqual(o, { tap: 't6x0', ctl: '/tmp/x.sock', ctlIsDefault: false, level: 'info', sysctls: [], services: [] });
@@ -92,7 +104,7 @@ test('tap6 up: knob errors are reported before anything is opened', async (t) =>
   const io = capture();
   t.is(await runUp(['--tap', 't6x0', '--sysctl', 'net.inet6.ip6.forwarding=2'], { ...io, stop: Promise.resolve() }), 64);
   t.deepEqual(io.errs[0], "tap6: up: --sysctl: net.inet6.ip6.forwarding: bad value '2' (0 or 1)");
-  t.regex(io.errs[1]!, /^usage: tap6 up --tap NAME .*--stable-secret FILE\] \[--services [a-z,]+\]$/);
+  t.regex(io.errs[1]!, /^usage: tap6 up --tap NAME .*--stable-secret FILE\] \[--services [a-z,]+\] \[--http PORT\]$/);
   const dir = tmp(t);
   const short = join(dir, 'short');
   writeFileSync(short, 'abc');

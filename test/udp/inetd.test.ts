@@ -2,13 +2,15 @@
  * inetd's internal UDP services (src/inetd.ts) between two stacks on the
  * virtual link: echo (RFC 862), discard (RFC 863), daytime (RFC 867) from
  * the clock's wall time, chargen (RFC 864) and the loop check that keeps two
- * services from answering each other forever.
+ * services from answering each other forever. (The TCP services:
+ * test/tools/inetd-tcp.test.ts.)
  */
 import test from 'ava';
 import type { VirtualClock } from '../../src/core/clock.ts';
 import { formatIn6 } from '../../src/ip6/addr.ts';
 import { Inetd, SERVICE_PORTS, type ServiceName, parseServices } from '../../src/inetd.ts';
 import { type Host, makeNet } from '../helpers/stack.ts';
+import { checkChargen } from '../tools/chargen.ts';
 
 async function pump(clock: VirtualClock, ms = 10, rounds = 4): Promise<void> {
   for (let i = 0; i < rounds; i++) {
@@ -71,28 +73,6 @@ test('daytime is a ctime(3)-style line from the stack clock’s wall time', asyn
   net.clock.advance(14 * 86_400_000 + 1000 - 40);
   t.is((await ask('daytime'))[0]!.data.toString(), 'Thu Jan 15 01:02:04 2026\r\n');
 });
-
-/** RFC 864: printable ASCII (32..126) rotating; each line 72 characters plus CR LF, the next line starting one later. */
-function checkChargen(s: string): string | null {
-  const lines = s.split('\r\n');
-  let prevFirst = -1;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (i < lines.length - 1 && line.length !== 72) return `line ${i} has ${line.length} characters`;
-    if (line.length > 72) return `line ${i} too long`;
-    for (let k = 0; k < line.length; k++) {
-      const c = line.charCodeAt(k);
-      if (c < 32 || c > 126) return `unprintable ${c}`;
-      if (k > 0 && c - 32 !== (line.charCodeAt(k - 1) - 32 + 1) % 95) return `line ${i} breaks the rotation at ${k}`;
-    }
-    if (line.length > 0) {
-      const first = line.charCodeAt(0) - 32;
-      if (prevFirst >= 0 && first !== (prevFirst + 1) % 95) return `line ${i} does not start one character later`;
-      prevFirst = first;
-    }
-  }
-  return null;
-}
 
 test('chargen answers 0 to 512 printable characters in the RFC 864 pattern', async (t) => {
   const { ask, inetd } = await rig();

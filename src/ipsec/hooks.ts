@@ -1,0 +1,151 @@
+/**
+ * IPsec plugged into ip6 (the integration contract of index.ts): the
+ * `Ip6Security` hooks ip6_output and the transports call, and the
+ * registration of ESP (50) and AH (51) in the protocol switch.
+ *
+ *   output:  ND/MLD messages bypass (never protected); otherwise the SPD (or
+ *            the socket's policy) chooses the SAs and ipsecOutput builds the
+ *            protected packet. A tunnel's packet is routed by ip6 to the
+ *            tunnel's far end.
+ *   input:   ESP/AH decapsulate in the next-header loop; a tunnel's inner
+ *            packet goes through ip6 input again, as received on the same
+ *            interface, flags kept (at most MAX_NESTING tunnels deep: the
+ *            re-input is a nested call, KAME requeues instead).
+ *            The transports then ask `inputAllowed` with their socket's
+ *            policy (RFC 4301 §5.2, KAME ipsec6_in_reject). ND/MLD messages
+ *            are never refused, and neither are ICMPv6 errors: Packet Too
+ *            Big from a router without an SA must still reach PMTU
+ *            discovery (RFC 4301 §6 would have them checked against the
+ *            SPD; see IMPLEMENTATION.md).
+ */
+import { in6Equal } from '../ip6/addr.ts';
+import { buildOptionsHeader } from '../ip6/dest6.ts';
+import type { Ip6 } from '../ip6/ip6.ts';
+import { IPPROTO, type Ip6InputCtx } from '../ip6/protosw.ts';
+import type { Ip6Security, Ip6SecurityError, Ip6SecurityOutput, Ip6SecurityOutputArgs, Ip6SocketPolicy } from '../ip6/security.ts';
+import { ahOverhead } from './ah.ts';
+import { count } from './env.ts';
+import { espOverhead } from './esp.ts';
+import { type IpsecInputHooks, ah6Input, esp6Input } from './input.ts';
+import type { Ipsec } from './ipsec.ts';
+import { ipsecOutput } from './output.ts';
+import { ANY, type FlowKey, type Spd, fillFlow } from './spd.ts';
+
+/** Tunnels inside tunnels: more than this many is dropped (inTooDeep). */
+export const MAX_NESTING = 4;
+
+/**
+ * ICMPv6 messages IPsec never touches (KAME leaves ND to the policy writer;
+ * we exempt it so that no policy can cut a link): MLD query/report/done
+ * (130-132, 143), RS, RA, NS, NA, Redirect (133-137).
+ */
+const ND_MLD = new Uint8Array(256);
+for (const t of [130, 131, 132, 133, 134, 135, 136, 137, 143]) ND_MLD[t] = 1;
+
+export function isNdOrMld(icmp6Type: number): boolean {
+  return ND_MLD[icmp6Type] === 1;
+}
+
+export class IpsecHooks implements Ip6Security {
+  readonly spd: Spd;
+  private readonly flow: FlowKey = { src: new Uint8Array(16), dst: new Uint8Array(16), proto: ANY, sport: ANY, dport: ANY };
+
+  constructor(readonly ipsec: Ipsec) {
+    this.spd = ipsec.spd;
+  }
+
+  output(a: Ip6SecurityOutputArgs): Ip6SecurityOutput | null | Ip6SecurityError {
+    if (a.nxt === IPPROTO.ICMPV6 && a.payload.length > 0 && ND_MLD[a.payload[0]!] === 1) return null;
+    const ipsec = this.ipsec;
+    const f = fillFlow(this.flow, a.src, a.dst, a.nxt, a.payload, 0);
+    const sas = ipsec.outputSas(ipsec.policy('out', f, a.policy), a.src, a.dst);
+    if (!sas.ok) return sas.error === 'outDiscard' ? 'EACCES' : 'EHOSTUNREACH';
+    const list = sas.value;
+    if (list.length === 0) return null;
+    let outer: Uint8Array | null = null;
+    for (const sa of list) if (sa.mode === 'tunnel') outer = sa.dst;
+    const r = ipsecOutput(ipsec, list, {
+      src: a.src,
+      dst: a.dst,
+      nxt: a.nxt,
+      payload: a.payload,
+      hlim: a.hlim,
+      trafficClass: a.trafficClass,
+      flowLabel: a.flowLabel,
+      hbh: a.hopOpts ? buildOptionsHeader(a.nxt, a.hopOpts) : null,
+    });
+    if (!r.ok) return r.error === 'outTooBig' ? 'EMSGSIZE' : 'ENOBUFS';
+    return { packet: r.value.packet, unfragLen: r.value.unfragLen, outerDst: outer && !in6Equal(outer, 0, a.dst) ? outer : null };
+  }
+
+  inputAllowed(ctx: Ip6InputCtx, proto: number, sock?: Ip6SocketPolicy | null): boolean {
+    if (proto === IPPROTO.ICMPV6 && ctx.off < ctx.b.length) {
+      const type = ctx.b[ctx.off]!;
+      if (type < 128 || ND_MLD[type] === 1) return true;
+    }
+    return this.ipsec.inputAllowed(fillFlow(this.flow, ctx.src, ctx.dst, proto, ctx.b, ctx.off), ctx.pkt.flags, sock);
+  }
+
+  overhead(f: { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number }, sock?: Ip6SocketPolicy | null): number {
+    const k = this.flow;
+    k.src = f.src;
+    k.dst = f.dst;
+    k.proto = f.proto;
+    k.sport = f.sport;
+    k.dport = f.dport;
+    const p = this.spd.resolve('out', k, sock, false);
+    if (p.action !== 'ipsec') return 0;
+    let n = 0;
+    let s = f.src;
+    let d = f.dst;
+    for (const r of p.requests) {
+      if (r.mode === 'tunnel') {
+        s = r.src!;
+        d = r.dst!;
+      }
+      if (r.proto === 'ipcomp') continue;
+      const sa = this.ipsec.sad.lookupOut(r.proto, r.mode, s, d, r.reqid);
+      if (!sa) continue;
+      n += (sa.mode === 'tunnel' ? 40 : 0) + (sa.esp ? espOverhead(sa) : ahOverhead(sa));
+    }
+    return n;
+  }
+}
+
+export interface AttachOptions {
+  /**
+   * Run ESP/AH crypto later (the FAST_IPSEC continuation): the input
+   * routines return PENDING and resume the next-header loop when `defer`
+   * runs them. Absent: synchronous.
+   */
+  defer?: (run: () => void) => void;
+}
+
+/** Plugs `ipsec` into `ip6`: the hooks, and ESP/AH in the protocol switch. */
+export function attachIpsec(ip6: Ip6, ipsec: Ipsec, o: AttachOptions = {}): IpsecHooks {
+  const hooks = new IpsecHooks(ipsec);
+  ip6.ipsec = hooks;
+  let depth = 0;
+  const inHooks: IpsecInputHooks = {
+    reinput(pkt, ifp, nxt) {
+      if (nxt !== IPPROTO.IPV6) {
+        count(ipsec, 'inNoIp4');
+        return;
+      }
+      if (depth >= MAX_NESTING) {
+        count(ipsec, 'inTooDeep');
+        return;
+      }
+      depth++;
+      try {
+        ip6.input(ifp, pkt);
+      } finally {
+        depth--;
+      }
+    },
+    ...(o.defer ? { defer: o.defer, resume: (ctx: Ip6InputCtx, nxt: number) => ip6.resume(ctx, nxt) } : {}),
+  };
+  ip6.registerProtocol(IPPROTO.ESP, { name: 'esp', input: (ctx) => esp6Input(ipsec, ctx, inHooks) });
+  ip6.registerProtocol(IPPROTO.AH, { name: 'ah', input: (ctx) => ah6Input(ipsec, ctx, inHooks) });
+  return hooks;
+}
