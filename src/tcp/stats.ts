@@ -52,6 +52,7 @@ export function tcpCounters() {
     listenOverflow: 'connections dropped: listen backlog full',
     pmtuChanges: 'MSS lowered after Packet Too Big',
     icmpSoftErrors: 'ICMPv6 errors kept as soft errors (no reset, RFC 5927)',
+    icmpHardErrors: 'opening connections aborted by Port Unreachable (RFC 1122 §4.2.3.9)',
     timeWaitKilled: 'TIME-WAIT connections replaced by a new SYN',
   });
 }

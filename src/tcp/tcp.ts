@@ -468,8 +468,14 @@ export class Tcp6 implements TcpHost {
       cb.pmtuChanged(Math.max(1280, e.param));
       return;
     }
-    // Hard errors only abort a connection that is still opening; otherwise they are soft (RFC 5927 §5.2).
     const code = e.type === 1 ? (e.code === 4 ? 'ECONNREFUSED' : e.code === 0 ? 'ENETUNREACH' : 'EHOSTUNREACH') : 'EHOSTUNREACH';
+    // Hard errors (Port Unreachable, RFC 1122 §4.2.3.9) abort a connection that is still opening;
+    // everything else, and anything for a synchronized connection, is soft (RFC 5927 §5.2).
+    if (cb.state === 'SYN_SENT' && e.type === 1 && e.code === 4) {
+      this.stats.c.icmpHardErrors++;
+      cb.hardError(code);
+      return;
+    }
     this.stats.c.icmpSoftErrors++;
     cb.softError = code;
   }

@@ -528,6 +528,8 @@ export class TcpCb {
       this.sndWl2 = seg.ack;
       this.cancelRexmt();
       if (this.rexmits === 0 && this.timing) this.rtt.sample(this.host.now() - this.timing.at);
+      // RFC 6298 §5.7: after a retransmitted SYN, and with no RTT sample, data transmission starts with RTO = 3 s.
+      else if (this.rexmits > 0 && this.rtt.srtt === undefined) this.rtt.reset(Math.max(3000, this.rtt.minRto));
       this.timing = null;
       this.rexmits = 0;
       this.state = 'ESTABLISHED';
@@ -912,6 +914,11 @@ export class TcpCb {
     if (++this.rexmits > limit) {
       c.timeoutDrops++;
       if (!this.synchronized) c.conndrops++;
+      // BSD's tcp_drop: a synchronized connection tells the peer with a RST.
+      if (this.synchronized && this.state !== 'TIME_WAIT') {
+        this.sendRaw({ seq: this.sndNxt, ack: 0, flags: TH_RST });
+        c.sndRst++;
+      }
       const owner = this.owner;
       this.closeNow(false);
       owner?.error(this.softError ?? 'ETIMEDOUT');
@@ -1028,6 +1035,15 @@ export class TcpCb {
       this.sndNxt = this.sndUna;
       this.output();
     }
+  }
+
+  /** RFC 5927 §5.2 / RFC 1122 §4.2.3.9: a hard error while opening aborts the connection at once. */
+  hardError(code: string): void {
+    this.stats.drops++;
+    this.stats.conndrops++;
+    const owner = this.owner;
+    this.closeNow(false);
+    owner?.error(code);
   }
 
   /** Drops every timer and leaves the tables; `notify` tells the owner it closed. */

@@ -72,9 +72,10 @@ test('RTO: after maxRexmits retransmissions the connection is dropped with ETIME
   sock.write(bytes(10));
   await pump(net.clock, 3000 + 100, 10); // 200 + 400 + 800 + 1600
   const segs = peer.take();
-  t.is(segs.length, 4, 'the original and three retransmissions');
+  t.is(segs.length, 5, 'the original, three retransmissions, then the RST of the drop');
+  t.truthy(segs[4]!.repr.flags & 0x04, 'BSD tcp_drop: a RST tells the peer');
   t.deepEqual(ev, ['connect', 'ready', 'error:ETIMEDOUT', 'close']);
-  t.like(h.s.tcp.stats.c, { timeoutDrops: 1, rexmtTimeouts: 4 });
+  t.like(h.s.tcp.stats.c, { timeoutDrops: 1, rexmtTimeouts: 4, sndRst: 1 });
   t.is(h.s.tcp.connections().length, 0);
 });
 
