@@ -473,6 +473,16 @@ export class TcpCb {
       if (seqGt(up, this.rcvUp)) this.rcvUp = up;
     }
 
+    // New data for an application that is gone (closed, not half-closed): BSD answers with a RST
+    // and drops the connection (tcps_rcvafterclose); nobody would ever read it.
+    if (len > 0 && this.ownerGone && (this.state === 'FIN_WAIT_1' || this.state === 'FIN_WAIT_2' || this.state === 'CLOSING' || this.state === 'LAST_ACK')) {
+      c.rcvAfterClose++;
+      this.sendRaw({ seq: this.sndNxt, ack: 0, flags: TH_RST });
+      c.sndRst++;
+      this.stats.drops++;
+      this.closeNow(false);
+      return;
+    }
     // Seventh: segment text.
     if (len > 0 || fin) {
       if (this.state === 'ESTABLISHED' || this.state === 'FIN_WAIT_1' || this.state === 'FIN_WAIT_2') {

@@ -335,6 +335,25 @@ test('TIME_WAIT: a new SYN on the same four-tuple replaces it (timeWaitKilled)',
   t.is(peer.cb()!.state, 'SYN_RECEIVED');
 });
 
+test('data arriving after the application closed and went away is answered with RST (rcvAfterClose)', async (t) => {
+  const { net, peer, sock, cb, h } = await connected();
+  sock.end();
+  await pump(net.clock, 1);
+  peer.absorb(peer.take());
+  peer.send({});
+  await pump(net.clock, 1);
+  t.is(cb.state, 'FIN_WAIT_2');
+  sock.destroy();
+  await pump(net.clock, 1);
+  peer.take();
+  peer.send({ data: new Uint8Array(100) });
+  await pump(net.clock, 1);
+  const rst = peer.take().filter((s) => s.flags & TH_RST);
+  t.is(rst.length, 1, 'a RST answers the data');
+  t.is(cb.state, 'CLOSED');
+  t.like(h.s.tcp.stats.c, { rcvAfterClose: 1 });
+});
+
 test('FIN_WAIT_2 times out (finWait2Ms) once the application is gone, not while it may still read', async (t) => {
   // Gone: end() then destroy().
   {
