@@ -53,19 +53,28 @@ export function dstOptsInput(ip6: Ip6, ctx: Ip6InputCtx): number {
   return optionsInput(ip6, ctx, false);
 }
 
+/**
+ * Length in bytes of the extension header at ctx.off whose Hdr Ext Len counts
+ * 8-octet units after the first 8 (options and routing headers), or -1 —
+ * counted as extTooShort — when the packet is shorter than `minFixed` bytes
+ * from there or than the header says.
+ */
+export function extHeaderLength(ip6: Ip6, ctx: Ip6InputCtx, minFixed: number): number {
+  const b = ctx.b;
+  const off = ctx.off;
+  if (off + minFixed > b.length || off + (b[off + 1]! + 1) * 8 > b.length) {
+    ip6.stats.c.extTooShort++;
+    return -1;
+  }
+  return (b[off + 1]! + 1) * 8;
+}
+
 function optionsInput(ip6: Ip6, ctx: Ip6InputCtx, hbh: boolean): number {
   const s = ip6.stats.c;
   const b = ctx.b;
   const off = ctx.off;
-  if (off + 2 > b.length) {
-    s.extTooShort++;
-    return IPPROTO_DONE;
-  }
-  const len = (b[off + 1]! + 1) * 8;
-  if (off + len > b.length) {
-    s.extTooShort++;
-    return IPPROTO_DONE;
-  }
+  const len = extHeaderLength(ip6, ctx, 2);
+  if (len < 0) return IPPROTO_DONE;
   let jumbo = false;
   const end = off + len;
   for (let p = off + 2; p < end; ) {

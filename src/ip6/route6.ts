@@ -12,6 +12,7 @@
  * on with the next header; with Segments Left > 0 the packet is dropped with
  * Parameter Problem code 0 pointing at the Routing Type field.
  */
+import { extHeaderLength } from './dest6.ts';
 import type { Ip6 } from './ip6.ts';
 import { IPPROTO_DONE, type Ip6InputCtx } from './protosw.ts';
 
@@ -19,15 +20,8 @@ export function routingInput(ip6: Ip6, ctx: Ip6InputCtx): number {
   const s = ip6.stats.c;
   const b = ctx.b;
   const off = ctx.off;
-  if (off + 4 > b.length) {
-    s.extTooShort++;
-    return IPPROTO_DONE;
-  }
-  const len = (b[off + 1]! + 1) * 8;
-  if (off + len > b.length) {
-    s.extTooShort++;
-    return IPPROTO_DONE;
-  }
+  const len = extHeaderLength(ip6, ctx, 4);
+  if (len < 0) return IPPROTO_DONE;
   if (b[off + 3] !== 0) {
     if (b[off + 2] === 0) s.rthdr0++;
     else s.rthdrUnknown++;
