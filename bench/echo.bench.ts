@@ -6,45 +6,22 @@
  * Every request crosses the binding, Ethernet, IPv6 input, ICMPv6 with its
  * checksum, and the reply goes back through ND and output.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { formatIn6 } from '../src/ip6/addr.ts';
-import { IN6_IFF } from '../src/ip6/ifaddr.ts';
 import { tapUnavailableReason } from '../src/link/tap/index.ts';
-import { TapDriver } from '../src/link/tapdriver.ts';
-import { Stack } from '../src/stack.ts';
 import type { BenchContext, BenchResult, Cell } from './harness.ts';
+import { openKernelRig } from './kernel-rig.ts';
 
 const execFileP = promisify(execFile);
 const TITLE = 'ICMPv6 echo through the stack (kernel ping → tap6)';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export default async function echoBench(ctx: BenchContext): Promise<BenchResult[]> {
   const reason = tapUnavailableReason();
   if (reason !== undefined) return [{ title: TITLE, columns: [], rows: [], skipped: reason }];
-  const ns = `tap6bench-echo-${process.pid}`;
-  const tapName = `t6be${(process.pid % 1000000).toString(36)}`;
-  const stack = new Stack();
-  const down = (): void => {
-    stack.close();
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      /* not created */
-    }
-  };
-  process.on('exit', down);
+  const rig = await openKernelRig('echo');
+  const { ns } = rig;
   try {
-    execFileSync('ip', ['netns', 'add', ns]);
-    const ifp = stack.addEthernet({ name: tapName, driver: TapDriver.open({ name: tapName }) });
-    execFileSync('ip', ['link', 'set', tapName, 'netns', ns]);
-    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${tapName}.accept_dad=0`]);
-    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', tapName, 'up']);
-    stack.up(ifp);
-    const st = stack.ip6.if6Of(ifp)!;
-    for (let i = 0; i < 300 && st.addrs.some((a) => a.flags & IN6_IFF.TENTATIVE); i++) await sleep(10);
-    const ll = st.addrs.find((a) => a.addr[0] === 0xfe)!;
-    const dst = `${formatIn6(ll.addr)}%${tapName}`;
+    const dst = rig.ll;
     const rows: Cell[][] = [];
     for (const [label, preload] of [
       ['one in flight (ping -f)', 1],
@@ -69,7 +46,6 @@ export default async function echoBench(ctx: BenchContext): Promise<BenchResult[
       },
     ];
   } finally {
-    down();
-    process.off('exit', down);
+    rig.down();
   }
 }

@@ -6,18 +6,16 @@
  * link, in this process). The namespace and the TAP are the bench's own and
  * are removed afterwards.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../src/core/clock.ts';
-import { formatIn6 } from '../src/ip6/addr.ts';
-import { IN6_IFF } from '../src/ip6/ifaddr.ts';
 import { tapUnavailableReason } from '../src/link/tap/index.ts';
-import { TapDriver } from '../src/link/tapdriver.ts';
 import { VirtualLink } from '../src/link/vlink.ts';
 import { Stack } from '../src/stack.ts';
 import type { BenchContext, BenchResult, Cell } from './harness.ts';
+import { openKernelRig } from './kernel-rig.ts';
 
 const TITLE = 'TCP through the stack (MTU 1500, no offloads)';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -48,22 +46,15 @@ for (let i = 0; i < 8; i++) one();`;
 export default async function tcpBench(ctx: BenchContext): Promise<BenchResult[]> {
   const reason = tapUnavailableReason();
   if (reason !== undefined) return [{ title: TITLE, columns: [], rows: [], skipped: reason }];
-  const ns = `tap6bench-tcp-${process.pid}`;
-  const tapName = `t6bt${(process.pid % 1000000).toString(36)}`;
+  const rig = await openKernelRig('tcp');
+  const { ns, tapName, stack, ll, kll } = rig;
   const dir = mkdtempSync(join(tmpdir(), 'tap6-bench-tcp-'));
-  const stack = new Stack();
   const keep = setInterval(() => {}, 1000);
   const down = (): void => {
     clearInterval(keep);
-    stack.close();
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      /* not created */
-    }
+    rig.down();
     rmSync(dir, { recursive: true, force: true });
   };
-  process.on('exit', down);
   const w = (name: string, text: string) => {
     const p = join(dir, name);
     writeFileSync(p, text);
@@ -82,23 +73,6 @@ export default async function tcpBench(ctx: BenchContext): Promise<BenchResult[]
       c.on('error', reject);
     });
   try {
-    execFileSync('ip', ['netns', 'add', ns]);
-    const ifp = stack.addEthernet({ name: tapName, driver: TapDriver.open({ name: tapName }) });
-    execFileSync('ip', ['link', 'set', tapName, 'netns', ns]);
-    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${tapName}.accept_dad=0`]);
-    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', tapName, 'up']);
-    stack.up(ifp);
-    const st = stack.ip6.if6Of(ifp)!;
-    for (let i = 0; i < 300 && st.addrs.some((a) => a.flags & IN6_IFF.TENTATIVE); i++) await sleep(10);
-    const ll = `${formatIn6(st.addrs.find((a) => a.addr[0] === 0xfe)!.addr)}%${tapName}`;
-    let kll = '';
-    for (let i = 0; i < 100 && !kll; i++) {
-      const j = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'ip', '-6', '-j', 'addr', 'show', 'dev', tapName], { encoding: 'utf8' })) as {
-        addr_info?: { local: string; scope: string }[];
-      }[];
-      kll = j[0]?.addr_info?.find((a) => a.scope === 'link')?.local ?? '';
-      if (!kll) await sleep(20);
-    }
     const mb = Math.max(16, Math.round(32 * ctx.seconds));
     const rows: Cell[][] = [];
 
@@ -171,7 +145,6 @@ export default async function tcpBench(ctx: BenchContext): Promise<BenchResult[]
     ];
   } finally {
     down();
-    process.off('exit', down);
   }
 }
 
