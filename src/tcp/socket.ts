@@ -123,7 +123,7 @@ export class Socket extends Duplex {
       },
       eof: () => {
         this.gotEof = true;
-        if (this.held.length === 0) this.push(null);
+        if (this.held.length === 0) this.endReadable();
       },
       writable: () => this.flushPending(),
       error: (code) => {
@@ -265,7 +265,7 @@ export class Socket extends Duplex {
         break;
       }
     }
-    if (this.held.length === 0 && this.gotEof) this.push(null);
+    if (this.held.length === 0 && this.gotEof) this.endReadable();
     this.reconcile();
     void n;
   }
@@ -323,6 +323,12 @@ export class Socket extends Duplex {
       this.pendingWrite = null;
       p.callback();
     } else p.data = p.data.subarray(n);
+  }
+
+  /** The peer's FIN: end of the readable side. As node's net does, read(0) lets "end" fire even when nobody reads. */
+  private endReadable(): void {
+    this.push(null);
+    if (this.readableLength === 0) this.read(0);
   }
 
   override _final(callback: (err?: Error | null) => void): void {

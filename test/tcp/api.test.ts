@@ -271,6 +271,22 @@ test('end(): the peer sees "end"; both sides close cleanly with FINs (no RST)', 
   t.is(server.tcpState, 'CLOSED');
 });
 
+test('a socket nobody reads still sees "end" and "close" when the peer closes (no wait for TIME-WAIT)', async (t) => {
+  // node:net calls read(0) after the EOF so that "end" fires with an empty buffer even in paused mode.
+  const { net, a, b } = pair();
+  await serve(net, b, 7501, (s) => {
+    s.resume();
+    s.on('end', () => s.end());
+  });
+  const c = a.s.net.connect(7501, llText(b));
+  const cev = events(c);
+  await pump(net.clock, 5, 1);
+  c.end('bye');
+  await pump(net.clock, 50, 5);
+  t.deepEqual(cev, ['connect', 'ready', 'finish', 'end', 'close']);
+  t.is(c.tcpState, 'TIME_WAIT');
+});
+
 test('destroy(): what was written is still delivered, then a FIN; the peer sees "end", not a reset', async (t) => {
   const { net, a, b } = pair();
   let got!: ReturnType<typeof collect>;
