@@ -3,6 +3,7 @@
  * daemon and applications use. Time, randomness and logging are injected;
  * by default a stack runs on the real clock with the crypto RNG.
  */
+import { RxBurst } from './core/burst.ts';
 import { type Clock, RealClock } from './core/clock.ts';
 import { CounterRegistry, type CounterSet } from './core/counters.ts';
 import { type Logger, nullLogger } from './core/log.ts';
@@ -74,6 +75,8 @@ export class Stack {
   readonly rtr: RouterDiscovery;
   readonly udp: Udp6;
   readonly tcp: Tcp6;
+  /** The receive burst shared by the interfaces and TCP (one ACK and one transmit call per driver batch). */
+  readonly burst = new RxBurst();
   /** IPsec (RFC 4301): SPD, SAD and ipsecstat; `setkey` and the socket policies act on it. */
   readonly ipsec: Ipsec;
   /** node:net-shaped API: `stack.net.createServer()`, `stack.net.connect({ host, port })`. */
@@ -125,7 +128,7 @@ export class Stack {
       defaultMulticastIf: () => this.ifs.list().find((i) => i.up && i.lladdr !== null)?.index ?? 0,
     };
     this.dgram = { createSocket: (type, listener) => createSocket(host, type, listener) };
-    this.tcp = new Tcp6(this.ip6, this.icmp6, o.tcp);
+    this.tcp = new Tcp6(this.ip6, this.icmp6, o.tcp, { burst: this.burst });
     this.counters.register(this.tcp.stats);
     this.net = netApi({ tcp: this.tcp, ifs: this.ifs, clock: this.clock });
     this.counters.register(this.ip6.stats);
@@ -138,7 +141,7 @@ export class Stack {
 
   /** Adds an Ethernet interface over a driver (a TAP, a virtual link port). Call up() to start IPv6 on it. */
   addEthernet(o: { name: string; driver: LinkDriver; mac?: Uint8Array; mtu?: number }): EtherIf {
-    const ifp = new EtherIf({ name: o.name, driver: o.driver, mac: o.mac ?? randomLocalMac((b) => this.rng.fill(b)), mtu: o.mtu });
+    const ifp = new EtherIf({ name: o.name, driver: o.driver, mac: o.mac ?? randomLocalMac((b) => this.rng.fill(b)), mtu: o.mtu, burst: this.burst });
     this.ifs.attach(ifp);
     this.counters.register(ifp.stats);
     this.ip6.attach(ifp);

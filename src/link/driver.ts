@@ -15,6 +15,12 @@ export interface LinkDriver {
   readonly maxFrameLen: number;
   /** Sends one frame; false if the driver had to drop it (it counts why). */
   transmit(frame: Uint8Array): boolean;
+  /**
+   * Optional: sends frames in order in one call; returns how many were
+   * accepted (the rest were dropped and counted by the driver). Same
+   * ownership rule as transmit.
+   */
+  transmitBatch?(frames: readonly Uint8Array[]): number;
   /** Installs the receive upcall (null detaches). */
   setReceiver(rx: ((frame: Uint8Array) => void) | null): void;
   /** Optional upcall after each receive batch, for work that batches (ACK coalescing, flushes). */

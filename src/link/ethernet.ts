@@ -12,6 +12,7 @@
  * the headroom is short), passes the frame through the filter chain and hands
  * it to the driver.
  */
+import type { RxBurst } from '../core/burst.ts';
 import { getU16 } from '../core/bytes.ts';
 import { DEFAULT_HEADROOM, Pkt, PktFlag } from '../core/pkt.ts';
 import type { LinkDriver } from './driver.ts';
@@ -28,11 +29,24 @@ export interface EtherIfOptions {
   /** Our MAC (not the kernel's): a locally administered unicast address. */
   mac: Uint8Array;
   mtu?: number;
+  /**
+   * The stack's receive burst. With a driver that reports the end of its
+   * receive batches, frames delivered in one batch form a burst, and frames
+   * sent during it go to the driver together when it ends (`transmitBatch`).
+   */
+  burst?: RxBurst;
 }
+
+/** Frames held for one batched transmit at most (then they go at once). */
+const TX_BATCH_MAX = 256;
 
 export class EtherIf extends Ifnet {
   readonly driver: LinkDriver;
   private readonly mac: Uint8Array;
+  private readonly burst: RxBurst | null;
+  private inBurst = false;
+  private txq: Uint8Array[] = [];
+  private readonly flushTx = (): void => this.transmitQueued();
 
   constructor(opts: EtherIfOptions) {
     const mtu = opts.mtu ?? Math.min(1500, opts.driver.maxFrameLen - ETHER_HDR_LEN);
@@ -41,7 +55,22 @@ export class EtherIf extends Ifnet {
     if (mtu + ETHER_HDR_LEN > opts.driver.maxFrameLen) throw new RangeError(`${opts.name}: MTU ${mtu} exceeds what the ${opts.driver.kind} driver carries (${opts.driver.maxFrameLen - ETHER_HDR_LEN})`);
     this.mac = opts.mac.slice();
     this.driver = opts.driver;
-    this.driver.setReceiver((f) => this.filters.rx(f));
+    const burst = opts.burst && this.driver.setBatchEnd ? opts.burst : null;
+    this.burst = burst;
+    if (burst) {
+      this.driver.setReceiver((f) => {
+        if (!this.inBurst) {
+          this.inBurst = true;
+          burst.enter();
+        }
+        this.filters.rx(f);
+      });
+      this.driver.setBatchEnd!(() => {
+        if (!this.inBurst) return;
+        this.inBurst = false;
+        burst.leave();
+      });
+    } else this.driver.setReceiver((f) => this.filters.rx(f));
   }
 
   readonly pcapLink = { linkType: 1 /* LINKTYPE_ETHERNET */, strip: 0 };
@@ -111,12 +140,30 @@ export class EtherIf extends Ifnet {
 
   override close(): void {
     super.close();
+    this.txq.length = 0;
     this.driver.setReceiver(null);
+    this.driver.setBatchEnd?.(null);
     this.driver.close();
   }
 
   protected wireTx(frame: Uint8Array): void {
+    // Inside a receive burst, frames wait for its end and go to the driver in one call.
+    if (this.burst?.active && this.driver.transmitBatch && this.txq.length < TX_BATCH_MAX) {
+      if (this.txq.length > 0 || this.burst.atEnd(this.flushTx)) {
+        this.txq.push(frame);
+        return;
+      }
+    }
+    if (this.txq.length > 0) this.transmitQueued(); // keep the order
     if (!this.driver.transmit(frame)) this.stats.c.txDriverDrop++;
+  }
+
+  private transmitQueued(): void {
+    const q = this.txq;
+    if (q.length === 0) return;
+    this.txq = [];
+    const sent = this.driver.transmitBatch!(q);
+    if (sent < q.length) this.stats.c.txDriverDrop += q.length - sent;
   }
 
   /** ether_input: `frame` is borrowed from the driver. */

@@ -19,8 +19,12 @@ export class TapDriver implements LinkDriver {
     tap.onReceive((batch) => {
       const rx = this.rx;
       if (!rx) return;
-      for (let i = 0; i < batch.count; i++) rx(batch.frame(i));
-      this.batchEnd?.();
+      try {
+        for (let i = 0; i < batch.count; i++) rx(batch.frame(i));
+      } finally {
+        // Even when a frame's processing threw: whoever waits for the batch end must not wait forever.
+        this.batchEnd?.();
+      }
     });
   }
 
@@ -35,6 +39,10 @@ export class TapDriver implements LinkDriver {
 
   transmit(frame: Uint8Array): boolean {
     return this.tap.write(frame);
+  }
+
+  transmitBatch(frames: readonly Uint8Array[]): number {
+    return this.tap.writeBatch(frames);
   }
 
   setReceiver(rx: ((frame: Uint8Array) => void) | null): void {

@@ -29,6 +29,7 @@ export function tcpCounters() {
     sndRexmitPack: 'segments retransmitted',
     sndAcks: 'ACK-only segments sent',
     sndDelAcks: 'delayed ACKs sent',
+    sndStretchAcks: 'ACKs sent at the end of a receive burst (one for its data)',
     sndChallengeAcks: 'challenge ACKs sent (RFC 5961)',
     sndRst: 'RSTs sent',
     sndProbe: 'window probes sent',

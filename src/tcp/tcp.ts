@@ -7,6 +7,7 @@
  */
 import type { Timer } from '../core/clock.ts';
 import { in6Cksum } from '../core/checksum.ts';
+import type { RxBurst } from '../core/burst.ts';
 import { DEFAULT_HEADROOM, Pkt } from '../core/pkt.ts';
 import type { Icmp6ErrorInfo } from '../icmp6/ctlinput.ts';
 import type { Icmp6 } from '../icmp6/icmp6.ts';
@@ -106,13 +107,23 @@ export class Tcp6 implements TcpHost {
   synQueueLimit = 128;
   readonly maxConnections: number;
 
+  /** Connections owing an ACK at the end of the current receive burst. */
+  private ackq: TcpCb[] = [];
+  private readonly burst: RxBurst | null;
+  private readonly flushAcks = (): void => {
+    const q = this.ackq;
+    this.ackq = [];
+    for (const cb of q) cb.flushStretchAck();
+  };
+
   constructor(
     readonly ip6: Ip6,
     icmp6: Icmp6,
     config: Partial<TcpConfig> = {},
-    opts: { maxConnections?: number } = {},
+    opts: { maxConnections?: number; burst?: RxBurst } = {},
   ) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...config };
+    this.burst = opts.burst ?? null;
     this.maxConnections = opts.maxConnections ?? 65536;
     this.isn = new IsnGenerator({ rng: ip6.rng, now: () => ip6.clock.now() });
     this.cookies = new SynCookies({ rng: ip6.rng });
@@ -122,6 +133,14 @@ export class Tcp6 implements TcpHost {
 
   now(): number {
     return this.ip6.clock.now();
+  }
+
+  deferAck(cb: TcpCb): boolean {
+    const b = this.burst;
+    if (!b?.active) return false;
+    if (this.ackq.length === 0 && !b.atEnd(this.flushAcks)) return false;
+    this.ackq.push(cb);
+    return true;
   }
 
   timer(ms: number, fn: () => void): Timer {

@@ -62,8 +62,16 @@ export interface TcpHost {
   release(cb: TcpCb): void;
   /** A passive connection reached ESTABLISHED: hand it to its listener. */
   established(cb: TcpCb): void;
+  /**
+   * Optional: during a receive burst, queues `cb.flushStretchAck()` for the
+   * burst's end and returns true; false outside a burst (ACK at once).
+   */
+  deferAck?(cb: TcpCb): boolean;
   config: TcpConfig;
 }
+
+/** Most data one stretch ACK covers (Linux's GRO limit), and never more than a quarter of the receive buffer. */
+const STRETCH_ACK_MAX = 65536;
 
 export interface TcpConfig {
   /** Maximum segment lifetime, ms (TIME-WAIT lasts 2·MSL). Default 30 s. */
@@ -143,6 +151,9 @@ export class TcpCb {
   rexmits = 0;
   private ackNow = false;
   private delAckPending = 0;
+  private delAckBytes = 0;
+  /** Queued with the host for the end of the receive burst. */
+  ackDeferred = false;
   noDelay = false;
   keepAlive = false;
   keepIdleMs: number;
@@ -312,7 +323,12 @@ export class TcpCb {
     this.rcvQueued = Math.max(0, this.rcvQueued - n);
     const after = Math.min(this.rcvWindow(), most);
     // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): update once the window grew by 2·MSS or half the buffer.
-    if (this.synchronized && after - before > 0 && seqDiff(seqAdd(this.rcvNxt, after), this.rcvAdv) >= Math.min(2 * this.mss, this.rcvBuf / 2)) {
+    // And only when the update matters (as Linux's tcp_cleanup_rbuf): the window still advertised is
+    // under half of what we can offer now. Else the sender is not held by our window and the next ACK
+    // carries the new edge; an update per read would double the ACKs of a bulk transfer.
+    const grown = seqDiff(seqAdd(this.rcvNxt, after), this.rcvAdv);
+    const stillOpen = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+    if (this.synchronized && after - before > 0 && grown >= Math.min(2 * this.mss, this.rcvBuf / 2) && stillOpen * 2 <= after) {
       this.ackNow = true;
       // Inside input the segment's own ACK carries the update; never an early duplicate ACK.
       if (!this.inInput) this.output();
@@ -684,7 +700,8 @@ export class TcpCb {
     const c = this.stats;
     if (seq === this.rcvNxt) {
       if (payload.length > 0) {
-        this.deliver(payload.slice());
+        // No copy: the segment's buffer is the stack's own (the link layer copied it out of the driver).
+        this.deliver(payload);
         this.rcvNxt = seqAdd(this.rcvNxt, payload.length);
       }
       let gotFin = fin;
@@ -696,7 +713,7 @@ export class TcpCb {
         this.ackNow = true; // filled a hole: ACK at once (RFC 5681 §4.2)
       }
       if (gotFin) this.peerFin();
-      else if (payload.length > 0) this.delayAck();
+      else if (payload.length > 0) this.delayAck(payload.length);
     } else {
       // Out of order: queue it and send a duplicate ACK with SACK blocks at once.
       const r = this.reass.insert(seq, payload, fin);
@@ -712,10 +729,27 @@ export class TcpCb {
     this.owner?.data(chunk);
   }
 
-  private delayAck(): void {
+  /** End of a receive burst: the ACK owed for the data it brought, unless one already went. */
+  flushStretchAck(): void {
+    this.ackDeferred = false;
+    if (this.delAckPending < 2 || this.state === 'CLOSED') return;
+    this.stats.sndStretchAcks++;
+    this.ackNow = true;
+    this.output();
+  }
+
+  private delayAck(len: number): void {
     this.delAckPending++;
-    // At least every second full-sized segment (RFC 9293 §3.8.6.3), else within delAckMs.
+    this.delAckBytes += len;
+    // At least every second full-sized segment (RFC 9293 §3.8.6.3), else within delAckMs. Within a
+    // receive burst, one ACK at its end covers it all (a stretch ACK, bounded: see IMPLEMENTATION §10b).
     if (this.delAckPending >= 2) {
+      if (this.ackDeferred) {
+        if (this.delAckBytes < Math.min(STRETCH_ACK_MAX, this.rcvBuf >>> 2)) return;
+      } else if (this.host.deferAck?.(this)) {
+        this.ackDeferred = true;
+        return;
+      }
       this.ackNow = true;
       return;
     }
@@ -883,6 +917,7 @@ export class TcpCb {
     this.lastAckSent = this.rcvNxt;
     this.ackNow = false;
     this.delAckPending = 0;
+    this.delAckBytes = 0;
     this.delAckTimer?.cancel();
     this.delAckTimer = null;
     if (len > 0 && this.sb) this.sb.sent(seq, len);

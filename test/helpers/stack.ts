@@ -74,6 +74,8 @@ export interface NetOptions {
    * Router Solicitation lands in the middle of a test's counters.
    */
   routerDiscovery?: boolean;
+  /** The link delivers frames due together as one receive batch (VirtualLinkOptions.batch). */
+  batch?: boolean;
 }
 
 export interface Net {
@@ -91,7 +93,7 @@ export const DAD_DONE_MS = 3000;
 export function makeNet(o: NetOptions = {}): Net {
   const clock = new VirtualClock();
   const rng = new SeededRng(o.seed ?? 1);
-  const link = new VirtualLink({ clock, latencyMs: o.latencyMs ?? 0 });
+  const link = new VirtualLink({ clock, latencyMs: o.latencyMs ?? 0, batch: o.batch ?? false });
   const raw = new RawPort(link.port('raw'), RAW_MAC, () => clock.now());
   if (o.rawAnswers !== false) raw.answerNs(RAW_LL);
   const hosts: Host[] = [];
