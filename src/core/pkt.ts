@@ -66,7 +66,7 @@ export class Pkt {
     checkLen(len, 'len');
     checkLen(headroom, 'headroom');
     checkLen(tailroom, 'tailroom');
-    return new Pkt(new Uint8Array(headroom + len + tailroom), headroom, len);
+    return new Pkt(poolAlloc(headroom + len + tailroom), headroom, len);
   }
 
   /** A packet holding a copy of `data`, with headroom in front. */
@@ -84,6 +84,14 @@ export class Pkt {
     return new Pkt(data, 0, data.length);
   }
 
+  /** A packet over `buf[off .. off+len)`, the rest of `buf` its headroom and tailroom (a packet handed over whole). */
+  static over(buf: Uint8Array, off: number, len: number): Pkt {
+    checkLen(off, 'off');
+    checkLen(len, 'len');
+    if (off + len > buf.length) throw new RangeError(`Pkt.over: ${off}+${len} exceeds the buffer (${buf.length})`);
+    return new Pkt(buf, off, len);
+  }
+
   /**
    * A packet over the bytes of `view` that adopts everything in front of it in
    * its ArrayBuffer as headroom (and everything after as tailroom). For a
@@ -91,6 +99,8 @@ export class Pkt {
    * reply can be built in place. Never use it on borrowed (driver) buffers.
    */
   static adopt(view: Uint8Array): Pkt {
+    // A view into a shared pool chunk: the bytes around it are other packets', so copy instead.
+    if (pooledChunks.has(view.buffer as ArrayBuffer)) return Pkt.copyOf(view);
     const whole = new Uint8Array(view.buffer, 0, view.buffer.byteLength);
     return new Pkt(whole, view.byteOffset, view.length);
   }
@@ -168,6 +178,37 @@ export class Pkt {
     this.off += front;
     Pkt.reallocs++;
   }
+}
+
+/**
+ * Packet memory comes from 64 KiB chunks cut in order (a bump allocator, as
+ * node's Buffer pool): a typed array of its own costs an allocation of
+ * external memory and a finalizer per packet, several times the price of a
+ * view. A chunk is never reused: it is freed by the garbage collector once
+ * no packet (or view handed to the application) refers to it, and its bytes
+ * start zeroed. Large packets get a buffer of their own.
+ */
+const POOL_CHUNK = 64 * 1024;
+const POOL_MAX = 16 * 1024;
+const pooledChunks = new WeakSet<ArrayBuffer>();
+let chunk: ArrayBuffer | null = null;
+let chunkOff = 0;
+
+function poolAlloc(n: number): Uint8Array {
+  if (n > POOL_MAX) return new Uint8Array(n);
+  if (chunk === null || chunkOff + n > POOL_CHUNK) {
+    chunk = new ArrayBuffer(POOL_CHUNK);
+    pooledChunks.add(chunk);
+    chunkOff = 0;
+  }
+  const u = new Uint8Array(chunk, chunkOff, n);
+  chunkOff += (n + 7) & ~7;
+  return u;
+}
+
+/** True when `view` lies in a packet pool chunk (shared with other packets). */
+export function isPooled(view: Uint8Array): boolean {
+  return pooledChunks.has(view.buffer as ArrayBuffer);
 }
 
 /** NaN or a fraction would pass the bounds tests above and corrupt `off`/`len`. */

@@ -77,8 +77,27 @@ export class LoopbackIf extends Ifnet {
     c.obytes += pkt.len;
     putU16(pkt.buf, at, pkt.sndif || this.index);
     putU16(pkt.buf, at + 2, etherType);
-    this.filters.tx(pkt.buf.subarray(at, at + pkt.len));
+    this.current = pkt;
+    try {
+      this.filters.tx(pkt.buf.subarray(at, at + pkt.len));
+    } finally {
+      this.current = null;
+    }
     return true;
+  }
+
+  /**
+   * The packet whose frame is passing through the filters now (output or
+   * drain): when the frame reaches the wire unchanged it is that packet's
+   * own bytes, taken over with their headroom and no copy. A frame a filter
+   * copied (a delayed one) is copied again.
+   */
+  private current: Pkt | null = null;
+
+  private take(frame: Uint8Array): Pkt {
+    const p = this.current;
+    if (p && frame.buffer === p.buf.buffer && frame.byteOffset === p.buf.byteOffset + p.off && frame.length === p.len) return Pkt.over(p.buf, p.off, p.len);
+    return Pkt.adopt(frame);
   }
 
   override close(): void {
@@ -98,7 +117,7 @@ export class LoopbackIf extends Ifnet {
       return;
     }
     // The frame is a view into the sender's Pkt buffer: keep its headroom usable.
-    const p = Pkt.adopt(frame);
+    const p = this.take(frame);
     p.flags = PktFlag.LOOP;
     this.queue.push(p);
     this.queuedBytes += frame.length;
@@ -119,7 +138,7 @@ export class LoopbackIf extends Ifnet {
     }
     const origin = getU16(frame, 0);
     const type = getU16(frame, 2);
-    const p = Pkt.adopt(frame);
+    const p = this.take(frame);
     p.adj(LOOP_HDR_LEN);
     p.flags = PktFlag.LOOP;
     p.rcvif = this.index;
@@ -136,7 +155,12 @@ export class LoopbackIf extends Ifnet {
       const p = this.queue[this.qhead]!;
       this.queue[this.qhead++] = undefined as unknown as Pkt;
       this.queuedBytes -= p.len;
-      this.filters.rx(p.data());
+      this.current = p;
+      try {
+        this.filters.rx(p.data());
+      } finally {
+        this.current = null;
+      }
     }
     if (this.qhead === this.queue.length) {
       this.queue.length = 0;

@@ -360,3 +360,25 @@ test('property: cksumAdjust result always verifies in place (checksum field cove
     ),
   );
 });
+
+test('long inputs (the 32-bit word path): any view alignment, offset and length agree with the reference', (t) => {
+  holds(
+    t,
+    fc.property(fc.uint8Array({ minLength: 64, maxLength: 3000 }), fc.nat(7), fc.nat(63), fc.nat(3000), (bytes, shift, offRaw, lenRaw) => {
+      const whole = new Uint8Array(bytes.length + 8);
+      whole.set(bytes, shift);
+      const view = whole.subarray(shift, shift + bytes.length);
+      const off = offRaw % (bytes.length - 63);
+      const len = 64 + (lenRaw % (bytes.length - off - 63));
+      return checksum(view, off, len) === refChecksum(bytes.subarray(off, off + len));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('a 1 MiB all-0xff run (many folds of the wide accumulator) matches the reference', (t) => {
+  const b = new Uint8Array((1 << 20) + 3).fill(0xff);
+  t.is(checksum(b, 1, b.length - 1), refChecksum(b.subarray(1)));
+  b[12345] = 0;
+  t.is(checksum(b, 3, b.length - 3), refChecksum(b.subarray(3)));
+});

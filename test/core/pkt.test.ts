@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { fromHex, toHex } from '../../src/core/bytes.ts';
-import { DEFAULT_HEADROOM, Pkt, PktFlag } from '../../src/core/pkt.ts';
+import { DEFAULT_HEADROOM, Pkt, PktFlag, isPooled } from '../../src/core/pkt.ts';
 
 /** Runs a fast-check property; fast-check throws (with seed and counterexample) on failure. */
 function holds(t: { pass(): void }, p: fc.IProperty<any>, params: fc.Parameters<any> = {}): void {
@@ -291,4 +291,29 @@ test('property: a random sequence of operations matches a plain array model', (t
       return d.length === model.length && d.every((x, i) => x === model[i]);
     }),
   );
+});
+
+test('pool: packets cut from one chunk never share bytes, start zeroed, and a prepend stays inside the packet', (t) => {
+  const a = Pkt.alloc(100, 16);
+  const b = Pkt.alloc(100, 16);
+  t.true(isPooled(a.buf) && isPooled(b.buf));
+  a.buf.fill(0xaa);
+  t.true(b.buf.every((x) => x === 0), 'b is untouched and zero-filled');
+  // Growing past the headroom reallocates this packet only.
+  const off = a.prepend(200);
+  a.buf.fill(0xbb, off, off + 200);
+  t.true(b.buf.every((x) => x === 0));
+  t.false(isPooled(Pkt.alloc(64 * 1024).buf), 'large packets get a buffer of their own');
+});
+
+test('adopt of a view into a pool chunk copies: the bytes around it belong to other packets', (t) => {
+  const a = Pkt.alloc(60, 32);
+  const neighbour = Pkt.alloc(60, 32);
+  a.data().fill(7);
+  const adopted = Pkt.adopt(a.data());
+  t.deepEqual([...adopted.data()], [...a.data()]);
+  const at = adopted.prepend(adopted.headroom); // use all the headroom it got
+  adopted.buf.fill(0xcc, at, at + 10);
+  t.true(neighbour.buf.every((x) => x === 0));
+  t.true(a.buf.subarray(0, 32).every((x) => x === 0), 'the original packet’s headroom is untouched');
 });

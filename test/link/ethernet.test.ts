@@ -234,7 +234,10 @@ test('the received Pkt is a private copy: mutating it changes neither other rece
   t.is(bGot.length, 1);
   t.deepEqual([...got[2]![0]!.pkt.data()], [...payload]);
   t.deepEqual([...got[2]![0]!.pkt.llSrc!], [...a.lladdr]);
-  t.not(got[2]![0]!.pkt.buf.buffer, bGot[0]!.buf.buffer);
+  // Two packets may share a pool chunk, never bytes.
+  const x = got[2]![0]!.pkt.buf;
+  const y = bGot[0]!.buf;
+  t.true(x.buffer !== y.buffer || x.byteOffset + x.length <= y.byteOffset || y.byteOffset + y.length <= x.byteOffset);
   t.is(c.stats.c.ipackets, 1);
 });
 
