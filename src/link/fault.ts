@@ -283,14 +283,17 @@ export function parseFaultSpec(text: string): Result<{ both: FaultSpec; tx: Faul
   return ok(out);
 }
 
-/** A number as the parser reads it back: no exponent, no float noise (0.07 * 100 is 7.000000000000001). */
+/** A number in the parser's syntax (no exponent): the shortest exact text where there is one. */
 function numText(v: number): string {
-  const t = String(Number(v.toPrecision(12)));
+  const t = String(v);
   return /e/i.test(t) ? v.toFixed(20).replace(/\.?0+$/, '') : t;
 }
 
+/** Probabilities as percentages where that reads back exactly (0.07 → 7%), else as fractions. */
 function valueText(field: string, v: number): string {
-  return field === 'delayMs' || field === 'jitterMs' || field === 'reorderHoldMs' ? `${numText(v)}ms` : `${numText(v * 100)}%`;
+  if (field === 'delayMs' || field === 'jitterMs' || field === 'reorderHoldMs') return `${numText(v)}ms`;
+  const pct = String(Number((v * 100).toPrecision(12)));
+  return !/e/i.test(pct) && Number(pct) / 100 === v ? `${pct}%` : numText(v);
 }
 
 /**
