@@ -172,6 +172,22 @@ function tcpState(r: KernelRig, c: Socket): string {
   return `state ${c.tcpState}; tcp rexmt ${s.sndRexmitPack} fast ${s.fastRexmits} rto ${s.rexmtTimeouts} ooo ${s.rcvOooSegs}; faults ${JSON.stringify(f ?? {})}`;
 }
 
+/** The kernel's TCP counters in the namespace (/proc/net/snmp Tcp: and /proc/net/netstat TcpExt:). */
+async function kernelTcpStats(r: KernelRig): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const file of ['/proc/net/snmp', '/proc/net/netstat']) {
+    const lines = (await r.ns.exec(['cat', file])).stdout.split('\n');
+    for (let i = 0; i + 1 < lines.length; i++) {
+      const [kind, ...keys] = lines[i]!.trim().split(/\s+/);
+      if (kind !== 'Tcp:' && kind !== 'TcpExt:') continue;
+      const vals = lines[i + 1]!.trim().split(/\s+/).slice(1);
+      keys.forEach((key, j) => (out[key] = Number(vals[j])));
+      i++;
+    }
+  }
+  return out;
+}
+
 maybe('100 MB from a tap6 client to a node:net server in the namespace, and 100 MB back from one, byte-identical', async (t) => {
   t.timeout(240_000);
   const N = 100 * MB;
@@ -257,8 +273,8 @@ maybe('through the fault injector (loss 2%, reorder 5%, dup 1%, delay 5 ms, both
   t.true(tcp.rcvOooSegs > tcp0.rcvOooSegs, 'tap6 queued segments out of order');
   t.true(tcp.rcvDupBytes > tcp0.rcvDupBytes, 'tap6 saw duplicates');
   t.is(tcp.rcvBadSum, 0);
-  const retrans = Number(/^Tcp:.*\n^Tcp:(.*)$/m.exec((await r.ns.exec(['cat', '/proc/net/snmp'])).stdout)?.[1]?.trim().split(/\s+/)[11] ?? NaN);
-  t.log(`kernel: ${retrans} segments retransmitted`);
+  const k = await kernelTcpStats(r);
+  t.log(`kernel: ${k['RetransSegs']} segments retransmitted, ${k['TCPTimeouts']} timeouts, ${k['TCPLossProbes']} tail loss probes, ${k['TCPSackRecovery']} SACK recoveries, ${k['TCPDSACKRecv']} D-SACKs received, ${k['TCPSACKReorder']} reorderings seen via SACK`);
 });
 
 // ---- the daemon ---------------------------------------------------------------------
