@@ -1,8 +1,9 @@
 /**
  * The fault injector: a link-layer filter that loses, duplicates, reorders,
  * delays and corrupts frames under the injected Rng and Clock. The kernels
- * here have no netem, so this is how tests (and later `tap6 up --impair`)
- * impair a link, the TAP included. Each direction has its own spec.
+ * here have no netem, so this is how tests, `tap6 up --impair` and `tap6
+ * ifconfig IF impair` (Stack.setImpairment) impair a link, the TAP
+ * included. Each direction has its own spec.
  *
  * Order per frame: loss, corruption, duplication, then reorder or delay.
  * - loss: dropped with probability `loss`.

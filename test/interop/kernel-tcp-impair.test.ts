@@ -7,8 +7,9 @@
  *    both directions, 50 MB each way (the two transfers run at once, on two
  *    connections), byte-identical, and the injector and TCP's retransmission
  *    counters show the impairment was real;
- *  - `tap6 up --impair` and `tap6 ifconfig IF impair / -impair` on a daemon:
- *    ping6 through the lossy link, the counters in ifconfig and netstat -s.
+ *  - `tap6 up --impair` (the daemon as its own process) and `tap6 ifconfig
+ *    IF impair / -impair`: ping6 through the lossy link, the counters in
+ *    ifconfig and netstat -s (the client commands run in this process).
  *
  * The peer is one script run in the namespace: `sink PORT` hashes what each
  * connection sends and prints the digest at its end; `source PORT N` sends
@@ -27,6 +28,8 @@ import { isTapAvailable } from '../../src/link/tap/index.ts';
 import type { Socket } from '../../src/tcp/socket.ts';
 import { type KernelRig, kernelRig } from '../helpers/kernel.ts';
 import { canUseNetns, createNetns, uniqueIfName, waitFor } from '../helpers/netns.ts';
+import { runClientCommand } from '../../tools/cli.ts';
+import { capture } from '../tools/rig.ts';
 
 const execFileP = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -279,11 +282,11 @@ maybe('through the fault injector (loss 2%, reorder 5%, dup 1%, delay 5 ms, both
 
 // ---- the daemon ---------------------------------------------------------------------
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return execFileP(process.execPath, [...TAP6, ...args], { cwd: root, timeout: 30_000 }).then(
-    (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
-  );
+/** A client command in this process (runClientCommand, as tools/tap6.ts runs it) against the daemon's socket. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const io = capture();
+  const code = (await runClientCommand(args[0]!, args.slice(1), io)) ?? -1;
+  return { code, stdout: io.lines.join('\n'), stderr: io.errs.join('\n') };
 }
 
 maybe('tap6 up --impair: a lossy link to the kernel, shown by ifconfig and netstat -s; ifconfig IF -impair heals it', async (t) => {
