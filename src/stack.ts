@@ -8,7 +8,7 @@ import { type Clock, RealClock } from './core/clock.ts';
 import { CounterRegistry, type CounterSet } from './core/counters.ts';
 import { type Logger, nullLogger } from './core/log.ts';
 import { err, ok, type Result } from './core/result.ts';
-import { CryptoRng, type Rng } from './core/rng.ts';
+import { CryptoRng, type Rng, SeededRng } from './core/rng.ts';
 import { EchoError, type EchoResult, type PingOptions } from './icmp6/echo.ts';
 import { Icmp6 } from './icmp6/icmp6.ts';
 import { formatIn6, parseIn6 } from './ip6/addr.ts';
@@ -17,10 +17,12 @@ import { Ip6 } from './ip6/ip6.ts';
 import { type AttachOptions, attachIpsec } from './ipsec/hooks.ts';
 import { Ipsec, type IpsecOptions } from './ipsec/ipsec.ts';
 import type { LinkDriver } from './link/driver.ts';
+import { ETHER_HDR_LEN } from './link/ether.ts';
 import { EtherIf } from './link/ethernet.ts';
+import { FaultInjector, type ImpairSpec, parseFaultSpec } from './link/fault.ts';
 import type { Ifnet } from './link/ifnet.ts';
 import { IfnetTable } from './link/iftable.ts';
-import { LoopbackIf } from './link/loopback.ts';
+import { LOOP_HDR_LEN, LoopbackIf } from './link/loopback.ts';
 import { randomLocalMac } from './link/mac.ts';
 import { Mld6 } from './nd6/mld6.ts';
 import { Nd6 } from './nd6/nd6.ts';
@@ -83,6 +85,8 @@ export class Stack {
   readonly net: ReturnType<typeof netApi>;
   /** node:dgram-shaped socket API: `stack.dgram.createSocket('udp6')`. */
   readonly dgram: { createSocket(type: 'udp6' | 'udp4' | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket };
+  /** Fault injectors on interfaces (setImpairment), with the seed of each one's generator. */
+  private readonly impairments = new Map<Ifnet, { injector: FaultInjector; seed: number }>();
   private closed = false;
 
   constructor(o: StackOptions = {}) {
@@ -188,6 +192,66 @@ export class Stack {
   /** One echo request; null on timeout, EchoError if it cannot be sent. */
   ping(o: PingOptions): Promise<EchoResult | null> {
     return this.icmp6.echo.ping(o);
+  }
+
+  /**
+   * Impairs an interface's link with the fault injector (src/link/fault.ts),
+   * both directions: `spec` as typed ("loss=2%,delay=5ms,tx.dup=1%", see
+   * parseFaultSpec) or as objects; null removes the injector (frames it still
+   * holds are dropped and counted). A second call replaces the spec (keys
+   * left out go back to 0) and keeps the counters, which are the set
+   * 'faults IF' of netstat -s. The injector sits nearest the stack in the
+   * filter chain, so a capture records what crossed the wire. Its generator
+   * is seeded from the stack's Rng unless `seed` is given.
+   */
+  setImpairment(ifname: string, spec: string | ImpairSpec | null, opts: { seed?: number } = {}): Result<{ injector: FaultInjector; seed: number } | null, string> {
+    const ifp = this.ifs.lookup(ifname);
+    if (!ifp) return err(`${ifname}: no such interface`);
+    const cur = this.impairments.get(ifp);
+    if (spec === null) {
+      if (cur) {
+        this.impairments.delete(ifp);
+        ifp.filters.remove(cur.injector.name);
+        this.counters.unregister(cur.injector.stats.name);
+      }
+      return ok(null);
+    }
+    let parsed: ImpairSpec;
+    if (typeof spec === 'string') {
+      const r = parseFaultSpec(spec);
+      if (!r.ok) return r;
+      parsed = r.value;
+    } else parsed = spec;
+    if (opts.seed !== undefined && !Number.isInteger(opts.seed)) return err(`impairment seed must be an integer, got ${opts.seed}`);
+    try {
+      if (cur) {
+        cur.injector.configure(parsed);
+        return ok(cur);
+      }
+      const seed = opts.seed ?? this.rng.u32();
+      const injector = new FaultInjector({
+        clock: this.clock,
+        rng: new SeededRng(seed),
+        ...parsed,
+        linkHeaderLen: ifp.type === 'ether' ? ETHER_HDR_LEN : ifp.type === 'loop' ? LOOP_HDR_LEN : 0,
+        statsName: `faults ${ifp.name}`,
+      });
+      ifp.filters.add(injector, { nearStack: true });
+      this.counters.register(injector.stats);
+      const e = { injector, seed };
+      this.impairments.set(ifp, e);
+      return ok(e);
+    } catch (e) {
+      // The injector refuses out-of-range values (a spec given as objects).
+      if (e instanceof RangeError) return err(e.message);
+      throw e;
+    }
+  }
+
+  /** The fault injector on an interface, if one is set. */
+  impairment(ifname: string): { injector: FaultInjector; seed: number } | undefined {
+    const ifp = this.ifs.lookup(ifname);
+    return ifp ? this.impairments.get(ifp) : undefined;
   }
 
   /** netstat -s: every counter set. */

@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import { CtlClient, CtlError, resolveCtlPath } from './ctl.ts';
 import { MAX_ECHO_DATA } from '../src/icmp6/echo.ts';
+import { parseFaultSpec } from '../src/link/fault.ts';
 import {
   formatIfconfig,
   formatNdIf,
@@ -31,6 +32,7 @@ import {
 import type {
   IfAddrInfo,
   IfconfigResult,
+  ImpairResult,
   NdIfResult,
   NdpPrefixesResult,
   NdpResult,
@@ -58,10 +60,11 @@ export interface Io {
 export const EX_USAGE = 64;
 
 export const USAGES: Record<string, string> = {
-  ifconfig: 'tap6 ifconfig [--ctl PATH] [--json] [-a | IF [inet6 ADDR[/PLEN] [prefixlen N] [alias | -alias | delete] [pltime S] [vltime S]]]',
+  ifconfig:
+    'tap6 ifconfig [--ctl PATH] [--json] [-a | IF [inet6 ADDR[/PLEN] [prefixlen N] [alias | -alias | delete] [pltime S] [vltime S] | impair SPEC | -impair]]',
   ndp: 'tap6 ndp [-a | -r | -p | -i IF [accept_rtadv | -accept_rtadv]] [--ctl PATH] [--json]',
   route: 'tap6 route [-n] [--ctl PATH] [--json]',
-  netstat: 'tap6 netstat [[-v] [-p tcp|udp] | -s [-p ip6|icmp6|nd6|udp|tcp|if|inetd|...] [-z] | -r] [--ctl PATH] [--json]',
+  netstat: 'tap6 netstat [[-v] [-p tcp|udp] | -s [-p ip6|icmp6|nd6|udp|tcp|if|faults|inetd|...] [-z] | -r] [--ctl PATH] [--json]',
   ping6: 'tap6 ping6 [-c COUNT] [-i SEC] [-s SIZE] [-I IF] [-W SEC] [-t HLIM] [--ctl PATH] DEST',
   rtsol: 'tap6 rtsol [--ctl PATH] [--json] IF',
   sysctl: 'tap6 sysctl [-a | NAME[=VALUE] ...] [-n] [-d] [--ctl PATH] [--json]',
@@ -156,6 +159,7 @@ async function cmdIfconfig(argv: string[], io: Io): Promise<number> {
     } else if (a.startsWith('--ctl=')) ctl = a.slice(6);
     else if (a === '--json') json = true;
     else if (a === '-a' && words.length === 0) continue;
+    else if (a === '-impair' && words.length === 1) words.push(a);
     else if (a.startsWith('--') || (a.startsWith('-') && words.length < 3)) throw new UsageError(`unknown option '${a}'`);
     else words.push(a);
   }
@@ -168,6 +172,7 @@ async function cmdIfconfig(argv: string[], io: Io): Promise<number> {
       return 0;
     });
   }
+  if (family === 'impair' || family === '-impair') return ifImpair(ctl, io, json, ifname!, family, words.slice(2));
   if (family !== 'inet6') throw new UsageError(`address family '${family}' is not supported (only inet6)`);
   if (addr === undefined) throw new UsageError('inet6 needs an address, e.g. 2001:db8::1/64');
   const args: Record<string, unknown> = { ifname, addr, op: 'add' };
@@ -183,6 +188,29 @@ async function cmdIfconfig(argv: string[], io: Io): Promise<number> {
   }
   return withClient(ctl, io, async (c) => {
     const r = (await c.call('ifaddr', args)) as IfAddrInfo;
+    if (json) printJson(io, r);
+    return 0;
+  });
+}
+
+/**
+ * ifconfig IF impair SPEC sets the link's fault injector (replacing any
+ * spec before), ifconfig IF -impair removes it. The spec is checked here
+ * first, so a typing mistake is a usage error.
+ */
+async function ifImpair(ctl: string | undefined, io: Io, json: boolean, ifname: string, word: 'impair' | '-impair', values: string[]): Promise<number> {
+  let spec: string | null = null;
+  if (word === '-impair') {
+    if (values.length > 0) throw new UsageError(`-impair takes no value, got '${values[0]}'`);
+  } else {
+    if (values.length === 0) throw new UsageError('impair needs a spec, e.g. loss=2%,reorder=5%,dup=1%,delay=5ms');
+    if (values.length > 1) throw new UsageError(`unknown word '${values[1]}' (one spec, comma-separated, no spaces)`);
+    const p = parseFaultSpec(values[0]!);
+    if (!p.ok) throw new UsageError(`impair: ${p.error}`);
+    spec = values[0]!;
+  }
+  return withClient(ctl, io, async (c) => {
+    const r = (await c.call('impair', { ifname, spec })) as ImpairResult;
     if (json) printJson(io, r);
     return 0;
   });

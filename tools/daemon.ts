@@ -13,6 +13,11 @@
  * settings in order. `--stable-secret FILE` gives the RFC 7217 secret, so
  * that autoconfigured addresses stay the same across restarts.
  *
+ * `--impair SPEC` (repeatable, the pieces joined by commas) puts the fault
+ * injector on the TAP, both directions (`tx.`/`rx.` keys for one):
+ * `--impair loss=2%,reorder=5%,dup=1%,delay=5ms`, as `tap6 ifconfig IF impair`
+ * does at run time. The kernels here have no netem; this is tap6's own.
+ *
  * Once the interface is up, `--services` starts inetd's internal services
  * (each on UDP and TCP) and `--http PORT` the status page (status.ts) on the
  * stack's own TCP.
@@ -24,6 +29,7 @@ import { ConsoleLogger } from '../src/core/log.ts';
 import { IN6_IFF } from '../src/ip6/ifaddr.ts';
 import { ETHER_MTU_RANGE, type EtherIf } from '../src/link/ethernet.ts';
 import { checkIfName } from '../src/link/ifnet.ts';
+import { formatFaultSpec, parseFaultSpec } from '../src/link/fault.ts';
 import { PcapWriter } from '../src/link/pcap.ts';
 import { TapError, tapUnavailableReason } from '../src/link/tap/index.ts';
 import { TapDriver } from '../src/link/tapdriver.ts';
@@ -37,7 +43,7 @@ import { StatusServer } from './status.ts';
 import { type Oid, type SysctlValue, applySysctl, parseSysctlValue, splitAssignment } from './sysctl.ts';
 
 export const UP_USAGE =
-  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE] [--services echo,discard,daytime,chargen] [--http PORT]';
+  'tap6 up --tap NAME [--ctl PATH] [--pcap FILE] [--impair SPEC ...] [--mtu N] [--log-level debug|info|warn|error] [--sysctl NAME=VALUE ...] [--no-accept-rtadv] [--forwarding] [--ifid stable|eui64] [--temp-addresses] [--optimistic-dad] [--stable-secret FILE] [--services echo,discard,daytime,chargen] [--http PORT]';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -83,6 +89,8 @@ export interface UpOptions {
   ctl: string;
   ctlIsDefault: boolean;
   pcap?: string;
+  /** Fault injector spec for the TAP, both directions (parseFaultSpec's text; several --impair joined by commas). */
+  impair?: string;
   mtu?: number;
   level: LogLevel;
   /** Applied in this order before the interface comes up. */
@@ -105,6 +113,7 @@ export function parseUpArgs(argv: string[]): UpOptions {
         tap: { type: 'string' },
         ctl: { type: 'string' },
         pcap: { type: 'string' },
+        impair: { type: 'string', multiple: true },
         mtu: { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         sysctl: { type: 'string', multiple: true },
@@ -151,6 +160,13 @@ export function parseUpArgs(argv: string[]): UpOptions {
     http = Number(values.http);
     if (!/^[0-9]{1,5}$/.test(values.http) || http < 1 || http > 65535) throw new StartError(`--http must be a port 1..65535, got '${values.http}'`, 64);
   }
+  // Several --impair are one spec: "--impair loss=2% --impair tx.delay=5ms" is "loss=2%,tx.delay=5ms".
+  let impair: string | undefined;
+  if (values.impair !== undefined) {
+    impair = values.impair.join(',');
+    const p = parseFaultSpec(impair);
+    if (!p.ok) throw new StartError(`--impair: ${p.error}`, 64);
+  }
   // The conveniences are sysctl settings under another name; explicit --sysctl ones follow and win.
   const texts: [string, string, string][] = [];
   if (values['no-accept-rtadv']) texts.push(['--no-accept-rtadv', 'net.inet6.ip6.accept_rtadv', '0']);
@@ -173,6 +189,7 @@ export function parseUpArgs(argv: string[]): UpOptions {
     ctl: values.ctl ?? defaultCtlPath(values.tap),
     ctlIsDefault: values.ctl === undefined,
     ...(values.pcap !== undefined ? { pcap: values.pcap } : {}),
+    ...(impair !== undefined ? { impair } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
     level,
     sysctls,
@@ -287,6 +304,11 @@ export async function runUp(argv: string[], io: UpIo): Promise<number> {
     } catch (e) {
       drv.close();
       throw new StartError(`${drv.name}: ${(e as Error).message}`);
+    }
+    if (o.impair !== undefined) {
+      const r = stack.setImpairment(ifp.name, o.impair);
+      if (!r.ok) throw new StartError(`--impair: ${r.error}`, 64);
+      log.log('warn', 'link', `${ifp.name}: impaired (${formatFaultSpec(r.value!.injector.spec('tx'), r.value!.injector.spec('rx')) || 'nothing'}), seed ${r.value!.seed}`);
     }
     if (o.pcap) {
       let pcap: PcapWriter;

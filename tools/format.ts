@@ -62,6 +62,7 @@ export function formatIfconfig(ifs: IfInfo[]): string[] {
       if (a.vltime !== null) l += ` vltime ${a.vltime}`;
       out.push(l);
     }
+    if (i.impair) out.push(`\timpair ${i.impair.spec || '(none)'}`);
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { formatFlags as formatRouteFlags, maskPrefix } from '../src/ip6/route.ts
 import { ICMP6_TYPE_NAMES } from '../src/icmp6/stats.ts';
 import { EchoError, type EchoResult, MAX_ECHO_DATA } from '../src/icmp6/echo.ts';
 import type { In6Ifaddr } from '../src/ip6/ifaddr.ts';
+import { formatFaultSpec } from '../src/link/fault.ts';
 import { IFF, type Ifnet } from '../src/link/ifnet.ts';
 import { formatMac } from '../src/link/mac.ts';
 import type { Stack } from '../src/stack.ts';
@@ -51,6 +52,23 @@ export interface IfInfo {
   groups: string[];
   /** RFC 4861 §6.3.2 host variables; null if IPv6 is not attached. */
   nd: { curHopLimit: number; retransTimer: number; reachableTime: number; dadTransmits: number; linkMtu: number } | null;
+  /** The link's fault injector (`ifconfig IF impair SPEC`), present only when one is set. */
+  impair?: ImpairInfo;
+}
+
+export interface ImpairInfo {
+  /** The spec in the form `impair` takes ("loss=2%,delay=5ms,tx.dup=1%"); '' if every value is 0. */
+  spec: string;
+  /** Seed of the injector's generator (to reproduce a run on the virtual link). */
+  seed: number;
+  /** The injector's counters (netstat -s: 'faults IF'). */
+  counters: Record<string, number>;
+}
+
+export interface ImpairResult {
+  ifname: string;
+  /** null once removed. */
+  impair: ImpairInfo | null;
 }
 
 export interface IfconfigResult {
@@ -238,7 +256,31 @@ function ifInfo(stack: Stack, ifp: Ifnet): IfInfo {
     nd: st
       ? { curHopLimit: st.curHopLimit, retransTimer: st.retransTimer, reachableTime: st.reachableTime, dadTransmits: st.dadTransmits, linkMtu: st.linkMtu }
       : null,
+    ...impairOf(stack, ifp.name),
   };
+}
+
+function impairOf(stack: Stack, ifname: string): { impair?: ImpairInfo } {
+  const e = stack.impairment(ifname);
+  if (!e) return {};
+  const fi = e.injector;
+  return { impair: { spec: formatFaultSpec(fi.spec('tx'), fi.spec('rx')), seed: e.seed, counters: { ...fi.stats.c } } };
+}
+
+/**
+ * ifconfig IF impair SPEC | -impair: {ifname, spec} sets or replaces the
+ * link's fault injector (both directions; `tx.`/`rx.` keys for one), spec
+ * null removes it.
+ */
+export function impair(stack: Stack, args: Record<string, unknown>): ImpairResult {
+  const ifname = optString(args, 'ifname');
+  if (!ifname) throw einval("'ifname' is required");
+  if (args['spec'] === undefined) throw einval("'spec' is required (null removes the impairment)");
+  const spec = optString(args, 'spec') ?? null;
+  const ifp = lookupIf(stack, ifname);
+  const r = stack.setImpairment(ifp.name, spec);
+  if (!r.ok) throw einval(r.error);
+  return { ifname: ifp.name, impair: impairOf(stack, ifp.name).impair ?? null };
 }
 
 /** Parses "ADDR", "ADDR/PLEN" or "fe80::2%tap0/64" for interface `ifp`. */
@@ -842,6 +884,7 @@ export function controlHandlers(stack: Stack): Record<string, Handler> {
   return {
     ifconfig: (args) => ifconfig(stack, optString(args, 'ifname')),
     ifaddr: (args) => ifaddr(stack, args),
+    impair: (args) => impair(stack, args),
     ndp: () => ndp(stack),
     route: () => route(stack),
     netstat: (args) => netstat(stack, optString(args, 'proto')),

@@ -1,8 +1,9 @@
 /**
  * The fault injector: a link-layer filter that loses, duplicates, reorders,
  * delays and corrupts frames under the injected Rng and Clock. The kernels
- * here have no netem, so this is how tests (and later `tap6 up --impair`)
- * impair a link, the TAP included. Each direction has its own spec.
+ * here have no netem, so this is how tests, `tap6 up --impair` and `tap6
+ * ifconfig IF impair` (Stack.setImpairment) impair a link, the TAP
+ * included. Each direction has its own spec.
  *
  * Order per frame: loss, corruption, duplication, then reorder or delay.
  * - loss: dropped with probability `loss`.
@@ -47,7 +48,17 @@ export interface FaultInjectorOptions {
   maxQueued?: number;
   /** Interfaces without an Ethernet header (lo0) set this to 0. */
   linkHeaderLen?: number;
+  /** Filter name (default 'faults'). */
   name?: string;
+  /** Name of the counter set (default 'faults'; the stack uses 'faults IF'). */
+  statsName?: string;
+}
+
+/** An impairment as typed: both directions, then what one direction overrides. */
+export interface ImpairSpec {
+  both?: FaultSpec;
+  tx?: FaultSpec;
+  rx?: FaultSpec;
 }
 
 type Next = (frame: Uint8Array) => void;
@@ -84,15 +95,7 @@ function normalise(s: FaultSpec | undefined): Required<FaultSpec> {
 
 export class FaultInjector implements FrameFilter {
   readonly name: string;
-  readonly stats = counterSet('faults', {
-    passed: 'frames passed',
-    lost: 'frames dropped (loss)',
-    corrupted: 'frames corrupted (one bit flipped)',
-    duplicated: 'frames duplicated',
-    reordered: 'frames held back for reordering',
-    delayed: 'frames delayed',
-    overflow: 'frames dropped: fault queue full',
-  });
+  readonly stats;
   private readonly clock: Clock;
   private readonly rng: Rng;
   private readonly maxQueued: number;
@@ -106,6 +109,7 @@ export class FaultInjector implements FrameFilter {
     this.maxQueued = opts.maxQueued ?? 10000;
     this.hdrLen = opts.linkHeaderLen ?? ETHER_HDR_LEN;
     this.name = opts.name ?? 'faults';
+    this.stats = faultCounters(opts.statsName ?? 'faults');
     this.dirs = {
       tx: { spec: normalise({ ...opts.both, ...opts.tx }), held: [], queued: 0 },
       rx: { spec: normalise({ ...opts.both, ...opts.rx }), held: [], queued: 0 },
@@ -115,6 +119,14 @@ export class FaultInjector implements FrameFilter {
   /** Replaces a direction's spec at run time (e.g. heal a link mid-test). */
   setSpec(dir: Dir, spec: FaultSpec): void {
     this.dirs[dir].spec = normalise(spec);
+  }
+
+  /** Replaces both directions' specs (keys left out go back to 0); all or nothing. */
+  configure(spec: ImpairSpec): void {
+    const tx = normalise({ ...spec.both, ...spec.tx });
+    const rx = normalise({ ...spec.both, ...spec.rx });
+    this.dirs.tx.spec = tx;
+    this.dirs.rx.spec = rx;
   }
 
   spec(dir: Dir): Readonly<Required<FaultSpec>> {
@@ -171,8 +183,8 @@ export class FaultInjector implements FrameFilter {
       st.queued++;
       const copy = frame.slice();
       this.clock.timer(delay, () => {
-        st.queued--;
         if (this.closed) return;
+        st.queued--;
         this.emit(copy, next);
         this.flushHeld(st);
       });
@@ -204,32 +216,55 @@ export class FaultInjector implements FrameFilter {
     this.emit(h.frame, h.next);
   }
 
+  /** Frames still held or delayed are dropped, and counted as `discarded`. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     for (const st of Object.values(this.dirs)) {
-      st.queued -= st.held.length;
+      this.stats.c.discarded += st.queued;
+      st.queued = 0;
       st.held.length = 0;
     }
   }
 }
 
+function faultCounters(name: string) {
+  return counterSet(name, {
+    passed: 'frames passed',
+    lost: 'frames dropped (loss)',
+    corrupted: 'frames corrupted (one bit flipped)',
+    duplicated: 'frames duplicated',
+    reordered: 'frames held back for reordering',
+    delayed: 'frames delayed',
+    overflow: 'frames dropped: fault queue full',
+    discarded: 'frames dropped: held or delayed when the injector was removed',
+  });
+}
+
+/** The longest delay, jitter or reorder hold a typed spec may ask for (ms). */
+export const MAX_FAULT_MS = 60_000;
+
+/** The words of a typed spec and the fields they set, in the order formatFaultSpec prints them. */
+const KEY_MAP: Record<string, Exclude<keyof FaultSpec, 'corruptHeader'>> = {
+  loss: 'loss',
+  dup: 'dup',
+  reorder: 'reorder',
+  corrupt: 'corrupt',
+  delay: 'delayMs',
+  jitter: 'jitterMs',
+  hold: 'reorderHoldMs',
+};
+
 /**
  * Parses an impairment spec as typed on a command line:
  *   "loss=0.01,dup=0.001,reorder=0.05,corrupt=0.001,delay=20ms,jitter=5ms"
- * Probabilities may be given as percentages ("loss=1%"). Prefix a key with
- * "tx." or "rx." to impair one direction only.
+ * Probabilities may be given as percentages ("loss=1%"); times are ms (the
+ * unit may be left out), at most MAX_FAULT_MS. Prefix a key with "tx." or
+ * "rx." to impair one direction only. A key given twice: the last one wins.
  */
 export function parseFaultSpec(text: string): Result<{ both: FaultSpec; tx: FaultSpec; rx: FaultSpec }, string> {
   const out = { both: {} as FaultSpec, tx: {} as FaultSpec, rx: {} as FaultSpec };
-  const keyMap: Record<string, keyof FaultSpec> = {
-    loss: 'loss',
-    dup: 'dup',
-    reorder: 'reorder',
-    corrupt: 'corrupt',
-    delay: 'delayMs',
-    jitter: 'jitterMs',
-    hold: 'reorderHoldMs',
-  };
+  const keyMap = KEY_MAP;
   for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
     const m = /^(?:(tx|rx)\.)?([a-z]+)=([0-9]*\.?[0-9]+)(%|ms)?$/.exec(part);
     if (!m) return err(`bad impairment '${part}': expected key=value, e.g. loss=1% or delay=20ms`);
@@ -243,7 +278,43 @@ export function parseFaultSpec(text: string): Result<{ both: FaultSpec; tx: Faul
     let v = Number(num);
     if (unit === '%') v /= 100;
     if (!isTime && v > 1) return err(`'${key}' must be at most 1 (or 100%), got ${num}${unit ?? ''}`);
+    if (isTime && !(v <= MAX_FAULT_MS)) return err(`'${key}' must be at most ${MAX_FAULT_MS}ms, got ${num}${unit ?? ''}`);
     (out[(dir as Dir | undefined) ?? 'both'] as Record<string, number>)[field] = v;
   }
   return ok(out);
+}
+
+/** A number in the parser's syntax (no exponent): the shortest exact text where there is one. */
+function numText(v: number): string {
+  const t = String(v);
+  return /e/i.test(t) ? v.toFixed(20).replace(/\.?0+$/, '') : t;
+}
+
+/** Probabilities as percentages where that reads back exactly (0.07 → 7%), else as fractions. */
+function valueText(field: string, v: number): string {
+  if (field === 'delayMs' || field === 'jitterMs' || field === 'reorderHoldMs') return `${numText(v)}ms`;
+  const pct = String(Number((v * 100).toPrecision(12)));
+  return !/e/i.test(pct) && Number(pct) / 100 === v ? `${pct}%` : numText(v);
+}
+
+/**
+ * The text form of an injector's two specs, as parseFaultSpec reads it:
+ * a key the directions share is written once, others with tx./rx.; zero
+ * values and the default hold are left out. '' when nothing is impaired.
+ */
+export function formatFaultSpec(tx: Readonly<Required<FaultSpec>>, rx: Readonly<Required<FaultSpec>>): string {
+  const parts: string[] = [];
+  const defaults = normalise(undefined);
+  for (const [key, field] of Object.entries(KEY_MAP)) {
+    const a = tx[field];
+    const b = rx[field];
+    const d = defaults[field];
+    if (a === b) {
+      if (a !== d) parts.push(`${key}=${valueText(field, a)}`);
+    } else {
+      if (a !== d) parts.push(`tx.${key}=${valueText(field, a)}`);
+      if (b !== d) parts.push(`rx.${key}=${valueText(field, b)}`);
+    }
+  }
+  return parts.join(',');
 }

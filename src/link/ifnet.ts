@@ -86,10 +86,15 @@ export class FilterChain {
     return this.filters;
   }
 
-  /** Adds a filter; tx passes filters in insertion order, rx in reverse (so the last added is nearest the wire). */
-  add(f: FrameFilter): void {
+  /**
+   * Adds a filter; tx passes filters in list order, rx in reverse (so the last
+   * added is nearest the wire). `nearStack` puts it first in the list instead
+   * (the fault injector, so that a capture records what crossed the wire).
+   */
+  add(f: FrameFilter, opts: { nearStack?: boolean } = {}): void {
     if (this.filters.some((x) => x.name === f.name)) throw new Error(`filter '${f.name}' is already attached`);
-    this.filters.push(f);
+    if (opts.nearStack) this.filters.unshift(f);
+    else this.filters.push(f);
     this.rebuild();
   }
 

@@ -5,8 +5,9 @@ import { SeededRng } from '../../src/core/rng.ts';
 import type { Dir } from '../../src/link/driver.ts';
 import { EtherType } from '../../src/link/ether.ts';
 import type { EtherIf } from '../../src/link/ethernet.ts';
-import { FaultInjector, parseFaultSpec, type FaultInjectorOptions, type FaultSpec } from '../../src/link/fault.ts';
-import { frame, holds, ip6Payload, mac, pktOf, rig } from '../helpers/link.ts';
+import { FaultInjector, MAX_FAULT_MS, formatFaultSpec, parseFaultSpec, type FaultInjectorOptions, type FaultSpec } from '../../src/link/fault.ts';
+import { Stack } from '../../src/stack.ts';
+import { CaptureDriver, frame, holds, ip6Payload, mac, pktOf, rig } from '../helpers/link.ts';
 
 interface Out {
   at: number;
@@ -310,14 +311,29 @@ test('bad specs are refused at construction', (t) => {
   t.throws(() => new FaultInjector({ clock, rng, both: { delayMs: -5 } }), { message: /delayMs must be >= 0 ms, got -5/ });
 });
 
-test('close drops held and delayed frames', (t) => {
+test('close drops held and delayed frames, and counts them', (t) => {
   const { fi, clock, out, send } = harness({ tx: { reorder: 1 }, rx: { delayMs: 5 } });
   send('tx', numbered(1));
   send('rx', numbered(2));
+  send('rx', numbered(3));
   fi.close();
   clock.advance(100);
   t.is(out.tx.length, 0);
   t.is(out.rx.length, 0);
+  t.like(fi.stats.c, { reordered: 1, delayed: 2, discarded: 3, passed: 0 });
+  fi.close();
+  t.is(fi.stats.c.discarded, 3, 'closing twice counts once');
+});
+
+test('configure replaces both directions at once; a bad spec changes neither', (t) => {
+  const { fi } = harness({ both: { loss: 0.5, delayMs: 3 } });
+  fi.configure({ both: { dup: 0.1 }, rx: { loss: 0.2 } });
+  t.like(fi.spec('tx'), { loss: 0, dup: 0.1, delayMs: 0 });
+  t.like(fi.spec('rx'), { loss: 0.2, dup: 0.1, delayMs: 0 });
+  t.throws(() => fi.configure({ tx: { loss: 0.3 }, rx: { loss: 3 } }), { instanceOf: RangeError });
+  t.is(fi.spec('tx').loss, 0, 'tx untouched when rx is refused');
+  t.is(fi.stats.name, 'faults');
+  t.is(new FaultInjector({ clock: new VirtualClock(), rng: new SeededRng(1), statsName: 'faults tap0' }).stats.name, 'faults tap0');
 });
 
 test('removing the injector from an interface closes it', (t) => {
@@ -425,6 +441,9 @@ test('parseFaultSpec rejects bad keys and values with clear messages', (t) => {
     ['delay=5%', /'delay' is a time: use ms/],
     ['loss=5ms', /'loss' is a probability/],
     ['delay=5s', /bad impairment/],
+    ['delay=60001ms', /'delay' must be at most 60000ms, got 60001ms/],
+    [`jitter=${'9'.repeat(400)}`, /'jitter' must be at most 60000ms/],
+    [`hold=1${'0'.repeat(400)}`, /'hold' must be at most 60000ms/],
   ];
   for (const [text, re] of cases) {
     const r = parseFaultSpec(text);
@@ -443,4 +462,141 @@ test('property: parseFaultSpec never throws', (t) => {
     }),
     { numRuns: 1000 },
   );
+});
+
+test('parseFaultSpec: times up to MAX_FAULT_MS', (t) => {
+  t.deepEqual(parseFaultSpec(`delay=${MAX_FAULT_MS}ms,jitter=0,hold=0.5`), { ok: true, value: { both: { delayMs: MAX_FAULT_MS, jitterMs: 0, reorderHoldMs: 0.5 }, tx: {}, rx: {} } });
+});
+
+// --- formatFaultSpec --------------------------------------------------------------
+
+function specsOf(text: string): { tx: Required<FaultSpec>; rx: Required<FaultSpec> } {
+  const r = parseFaultSpec(text);
+  if (!r.ok) throw new Error(r.error);
+  const fi = new FaultInjector({ clock: new VirtualClock(), rng: new SeededRng(1), ...r.value });
+  return { tx: { ...fi.spec('tx') }, rx: { ...fi.spec('rx') } };
+}
+
+test('formatFaultSpec: shared keys once, the rest per direction, zeros and the default hold left out', (t) => {
+  const f = (text: string) => {
+    const s = specsOf(text);
+    return formatFaultSpec(s.tx, s.rx);
+  };
+  t.is(f('loss=2%,reorder=5%,dup=1%,delay=5ms'), 'loss=2%,dup=1%,reorder=5%,delay=5ms');
+  t.is(f('loss=0.07,tx.delay=3,rx.loss=0.5%,hold=10ms'), 'tx.loss=7%,rx.loss=0.5%,tx.delay=3ms');
+  t.is(f('corrupt=0.001,jitter=2ms,hold=4ms,rx.hold=10ms'), 'corrupt=0.1%,jitter=2ms,tx.hold=4ms');
+  t.is(f('loss=0.000001%'), 'loss=0.000001%');
+  t.is(f(''), '');
+  t.is(f('loss=0,delay=0ms'), '');
+});
+
+test('property: formatFaultSpec reads back as the same specs', (t) => {
+  const prob = fc.oneof(fc.constant(0), fc.constant(1), fc.integer({ min: 0, max: 100_000 }).map((n) => n / 100_000));
+  const ms = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: MAX_FAULT_MS * 100 }).map((n) => n / 100));
+  const dirSpec = fc.record({ loss: prob, dup: prob, reorder: prob, corrupt: prob, delayMs: ms, jitterMs: ms, reorderHoldMs: ms }, { requiredKeys: [] });
+  holds(
+    t,
+    fc.property(dirSpec, dirSpec, dirSpec, (both, tx, rx) => {
+      const fi = new FaultInjector({ clock: new VirtualClock(), rng: new SeededRng(1), both, tx, rx });
+      const text = formatFaultSpec(fi.spec('tx'), fi.spec('rx'));
+      const again = specsOf(text);
+      return JSON.stringify(again.tx) === JSON.stringify(fi.spec('tx')) && JSON.stringify(again.rx) === JSON.stringify(fi.spec('rx'));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+// --- Stack.setImpairment ------------------------------------------------------------
+
+function stackOn(seed = 1) {
+  const clock = new VirtualClock();
+  const stack = new Stack({ clock, rng: new SeededRng(seed) });
+  const drv = new CaptureDriver();
+  const ifp = stack.addEthernet({ name: 'tap0', driver: drv, mac: mac(1) });
+  ifp.setUp(true);
+  const send = (n: number) => {
+    for (let i = 0; i < n; i++) ifp.output(pktOf(ip6Payload(40, i)), EtherType.IPV6, mac(2));
+  };
+  return { clock, stack, drv, ifp, send };
+}
+
+test('setImpairment: a typed spec on an interface, counters as "faults IF", nearest the stack in the filter chain', (t) => {
+  const { stack, drv, ifp, send } = stackOn();
+  const seen: number[] = [];
+  ifp.filters.add({ name: 'tap', filter: (_dir, f, next) => (seen.push(f.length), next(f)) });
+  const r = stack.setImpairment('tap0', 'tx.loss=100%', { seed: 42 });
+  t.true(r.ok);
+  if (!r.ok || !r.value) return;
+  t.is(r.value.seed, 42);
+  t.deepEqual(
+    ifp.filters.list.map((f) => f.name),
+    ['faults', 'tap'],
+  );
+  t.is(stack.counters.get('faults tap0'), r.value.injector.stats);
+  send(5);
+  t.is(drv.sent.length, 0);
+  t.is(seen.length, 0, 'a filter added earlier sits nearer the wire: it sees what crossed it');
+  t.is(r.value.injector.stats.c.lost, 5);
+  t.is(stack.impairment('2')?.injector, r.value.injector, 'by index too');
+});
+
+test('setImpairment again replaces the spec (keys left out go back to 0) and keeps the injector and its counters', (t) => {
+  const { stack, drv, send } = stackOn();
+  const a = stack.setImpairment('tap0', 'loss=100%,delay=5ms');
+  send(3);
+  const b = stack.setImpairment('tap0', { tx: { dup: 1 } });
+  t.true(a.ok && b.ok);
+  if (!a.ok || !b.ok) return;
+  t.is(b.value!.injector, a.value!.injector);
+  t.like(b.value!.injector.spec('tx'), { loss: 0, dup: 1, delayMs: 0 });
+  t.like(b.value!.injector.spec('rx'), { loss: 0, dup: 0 });
+  send(2);
+  t.is(drv.sent.length, 4);
+  t.like(b.value!.injector.stats.c, { lost: 3, duplicated: 2, passed: 4 });
+});
+
+test('setImpairment null removes the injector, drops what it holds (counted) and its counters; refusals are errors', (t) => {
+  const { stack, clock, drv, ifp, send } = stackOn();
+  const r = stack.setImpairment('tap0', 'delay=10ms');
+  t.true(r.ok);
+  send(2);
+  const fi = stack.impairment('tap0')!.injector;
+  t.deepEqual(stack.setImpairment('tap0', null), { ok: true, value: null });
+  t.is(fi.stats.c.discarded, 2);
+  clock.advance(20);
+  t.is(drv.sent.length, 0);
+  t.is(stack.impairment('tap0'), undefined);
+  t.is(stack.counters.get('faults tap0'), undefined);
+  t.deepEqual(ifp.filters.list, []);
+  t.deepEqual(stack.setImpairment('tap0', null), { ok: true, value: null }, 'removing twice is harmless');
+  send(1);
+  t.is(drv.sent.length, 1);
+
+  t.deepEqual(stack.setImpairment('tap9', 'loss=1%'), { ok: false, error: 'tap9: no such interface' });
+  const bad = stack.setImpairment('tap0', 'loss=2');
+  t.false(bad.ok);
+  if (!bad.ok) t.regex(bad.error, /'loss' must be at most 1/);
+  const badObj = stack.setImpairment('tap0', { rx: { dup: -1 } });
+  t.false(badObj.ok);
+  if (!badObj.ok) t.regex(badObj.error, /dup must be a probability/);
+  t.false(stack.setImpairment('tap0', 'loss=1%', { seed: 1.5 }).ok);
+  t.is(stack.impairment('tap0'), undefined, 'refusals attach nothing');
+  t.deepEqual(ifp.filters.list, []);
+});
+
+test('setImpairment: the same seed gives the same losses; without one the seed comes from the stack Rng', (t) => {
+  const run = (seed?: number, stackSeed = 1) => {
+    const { stack, drv, send } = stackOn(stackSeed);
+    const r = stack.setImpairment('tap0', 'loss=30%', seed === undefined ? {} : { seed });
+    send(200);
+    return { seed: r.ok ? r.value!.seed : -1, ids: drv.sent.map((f) => f[14 + 40 - 1]! + 0).join(','), n: drv.sent.length };
+  };
+  const a = run(9);
+  const b = run(9, 2);
+  t.deepEqual(a, b);
+  t.true(a.n > 100 && a.n < 180, String(a.n));
+  const c = run(undefined, 5);
+  const d = run(undefined, 5);
+  t.is(c.seed, d.seed, 'a seeded stack gives a reproducible injector');
+  t.not(run(undefined, 6).seed, c.seed);
 });

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { in6 } from '../../src/ip6/addr.ts';
 import { runClientCommand } from '../../tools/cli.ts';
+import { controlHandlers } from '../../tools/handlers.ts';
 import type { IfconfigResult, NdpResult, NetstatResult, RouteResult } from '../../tools/handlers.ts';
 import { capture, rig } from './rig.ts';
 
@@ -103,6 +104,77 @@ test('ifconfig address errors: bad address, bad prefix length, duplicate, not co
   const dup = await run(['ifconfig', 'tap0', 'inet6', '2001:db8::1/64', '--ctl', r.path]);
   t.is(dup.code, 1);
   t.regex(dup.io.errs[0]!, /^tap6: ifconfig: 2001:db8::1 already configured on tap0: File exists$/);
+});
+
+test('ifconfig IF impair SPEC: the link loses what the spec says; ifconfig shows it, netstat -s -p faults counts; -impair removes it', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  let res = await run(['ifconfig', 'tap0', 'impair', 'tx.loss=100%,rx.dup=1%,delay=1ms', '--ctl', r.path]);
+  t.is(res.code, 0, res.io.errs.join('\n'));
+  t.deepEqual(res.io.lines, [], 'quiet on success');
+  res = await run(['ifconfig', 'tap0', '--ctl', r.path]);
+  t.is(res.io.lines.at(-1), '\timpair tx.loss=100%,rx.dup=1%,delay=1ms', res.io.text);
+  const ping = await run(['ping6', '-c', '3', '-i', '0.02', '-W', '0.2', '--ctl', r.path, r.peer]);
+  t.is(ping.code, 1, 'every request is lost on the way out');
+  t.regex(ping.io.text, /3 packets transmitted, 0 received, 100% packet loss/);
+  const j = JSON.parse((await run(['ifconfig', 'tap0', '--json', '--ctl', r.path])).io.text) as IfconfigResult;
+  const imp = j.interfaces[0]!.impair!;
+  t.is(imp.spec, 'tx.loss=100%,rx.dup=1%,delay=1ms');
+  t.true(Number.isInteger(imp.seed));
+  t.true(imp.counters['lost']! > 0, JSON.stringify(imp));
+  t.is(imp.counters['lost'], r.a.impairment('tap0')!.injector.stats.c.lost);
+  const ns = await run(['netstat', '-s', '-p', 'faults', '--ctl', r.path]);
+  t.is(ns.code, 0);
+  t.is(ns.io.lines[0], 'faults tap0:');
+  t.true(ns.io.lines.includes(`\t${imp.counters['lost']} frames dropped (loss)`), ns.io.text);
+  t.is(r.a.impairment('lo0'), undefined, 'one interface only');
+
+  // A new spec replaces the old one; the counters go on.
+  res = await run(['ifconfig', 'tap0', 'impair', 'loss=0', '--json', '--ctl', r.path]);
+  t.is(res.code, 0);
+  t.like(JSON.parse(res.io.text), { ifname: 'tap0', impair: { spec: '' } });
+  t.regex((await run(['ifconfig', 'tap0', '--ctl', r.path])).io.text, /\timpair \(none\)$/);
+  const ok = await run(['ping6', '-c', '2', '-i', '0.02', '-W', '2', '--ctl', r.path, r.peer]);
+  t.is(ok.code, 0, ok.io.text);
+
+  res = await run(['ifconfig', 'tap0', '-impair', '--json', '--ctl', r.path]);
+  t.is(res.code, 0);
+  t.deepEqual(JSON.parse(res.io.text), { ifname: 'tap0', impair: null });
+  t.false((await run(['ifconfig', 'tap0', '--ctl', r.path])).io.text.includes('impair'));
+  t.is((await run(['netstat', '-s', '-p', 'faults', '--ctl', r.path])).code, 1, 'no injector, no faults counters');
+  t.is((await run(['ifconfig', 'tap0', '-impair', '--ctl', r.path])).code, 0, 'removing twice is harmless');
+});
+
+test('ifconfig impair errors: bad or missing spec and extra words are usage errors (64) before the daemon is asked; unknown interface exits 1', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const cases: [string[], number, string][] = [
+    [['tap0', 'impair'], 64, 'tap6: ifconfig: impair needs a spec, e.g. loss=2%,reorder=5%,dup=1%,delay=5ms'],
+    [['tap0', 'impair', 'loss=2'], 64, "tap6: ifconfig: impair: 'loss' must be at most 1 (or 100%), got 2"],
+    [['tap0', 'impair', 'lose=2%'], 64, "tap6: ifconfig: impair: unknown impairment 'lose': one of loss, dup, reorder, corrupt, delay, jitter, hold"],
+    [['tap0', 'impair', 'loss=2%,', 'delay=5ms'], 64, "tap6: ifconfig: unknown word 'delay=5ms' (one spec, comma-separated, no spaces)"],
+    [['tap0', '-impair', 'loss=2%'], 64, "tap6: ifconfig: -impair takes no value, got 'loss=2%'"],
+    [['tap9', 'impair', 'loss=2%'], 1, 'tap6: ifconfig: tap9: no such interface'],
+    [['tap9', '-impair'], 1, 'tap6: ifconfig: tap9: no such interface'],
+  ];
+  for (const [argv, want, line] of cases) {
+    const { code, io } = await run(['ifconfig', ...argv, '--ctl', r.path]);
+    t.is(code, want, argv.join(' '));
+    t.is(io.errs[0], line, argv.join(' '));
+  }
+  t.is(r.a.impairment('tap0'), undefined, 'nothing was set');
+});
+
+test('the impair command on the control socket checks its arguments', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const h = controlHandlers(r.a);
+  const ctx = {} as Parameters<(typeof h)['impair']>[1];
+  t.throws(() => h['impair']!({ ifname: 'tap0' }, ctx), { message: "'spec' is required (null removes the impairment)" });
+  t.throws(() => h['impair']!({ spec: 'loss=1%' }, ctx), { message: "'ifname' is required" });
+  t.throws(() => h['impair']!({ ifname: 'tap0', spec: 5 }, ctx), { message: "'spec' must be a string" });
+  t.throws(() => h['impair']!({ ifname: 'tap0', spec: 'loss=7' }, ctx), { message: /'loss' must be at most 1/ });
+  t.like(h['impair']!({ ifname: 'tap0', spec: 'dup=1%' }, ctx), { ifname: 'tap0', impair: { spec: 'dup=1%' } });
 });
 
 test('ping6 to the peer: iputils output, exit 0; then ndp -a shows it and netstat -s counts the echoes', async (t) => {

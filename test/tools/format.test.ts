@@ -97,6 +97,24 @@ test('ifconfig: address state words, lifetimes when finite, no ether line withou
   ]);
 });
 
+test('ifconfig: an impaired link shows its spec; an all-zero one shows (none)', (t) => {
+  const i: IfInfo = {
+    name: 'tap0',
+    index: 2,
+    type: 'ether',
+    flags: 0x8043,
+    flagNames: ['UP', 'BROADCAST', 'RUNNING', 'MULTICAST'],
+    mtu: 1500,
+    ether: '02:00:00:00:00:01',
+    addrs: [],
+    groups: [],
+    nd: null,
+    impair: { spec: 'loss=2%,tx.delay=5ms', seed: 7, counters: { lost: 3 } },
+  };
+  t.deepEqual(formatIfconfig([i]), ['tap0: flags=8043<UP,BROADCAST,RUNNING,MULTICAST> mtu 1500', '\tether 02:00:00:00:00:01', '\timpair loss=2%,tx.delay=5ms']);
+  t.is(formatIfconfig([{ ...i, impair: { spec: '', seed: 7, counters: {} } }])[2], '\timpair (none)');
+});
+
 test('routes: header and an expiring gateway route', (t) => {
   t.deepEqual(
     formatRoutes([

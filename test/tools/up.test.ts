@@ -45,6 +45,24 @@ test('parseUpArgs: --http PORT serves the status page; a port out of range is a 
   t.is(startError(t, () => parseUpArgs(['--tap', 't6x0', '--http'])).message, "Option '--http <value>' argument missing");
 });
 
+test('parseUpArgs: --impair SPEC (repeatable: the pieces are joined) is checked; a bad spec is a usage error', (t) => {
+  t.is(parseUpArgs(['--tap', 't6x0', '--impair', 'loss=2%,reorder=5%,dup=1%,delay=5ms']).impair, 'loss=2%,reorder=5%,dup=1%,delay=5ms');
+  t.is(parseUpArgs(['--tap', 't6x0', '--impair', 'loss=2%', '--impair=tx.delay=5ms']).impair, 'loss=2%,tx.delay=5ms');
+  t.is(parseUpArgs(['--tap', 't6x0']).impair, undefined);
+  const cases: [string[], string][] = [
+    [['--impair', 'loss=2'], "--impair: 'loss' must be at most 1 (or 100%), got 2"],
+    [['--impair', 'drop=1%'], "--impair: unknown impairment 'drop': one of loss, dup, reorder, corrupt, delay, jitter, hold"],
+    [['--impair', 'loss=1%', '--impair', 'delay=5s'], "--impair: bad impairment 'delay=5s': expected key=value, e.g. loss=1% or delay=20ms"],
+    [['--impair', 'delay=90000ms'], "--impair: 'delay' must be at most 60000ms, got 90000ms"],
+    [['--impair'], "Option '--impair <value>' argument missing"],
+  ];
+  for (const [argv, msg] of cases) {
+    const e = startError(t, () => parseUpArgs(['--tap', 't6x0', ...argv]));
+    t.is(e.message, msg, argv.join(' '));
+    t.is(e.exitCode, 64);
+  }
+});
+
 test('parseUpArgs: no knobs, no settings', (t) => {
   const o = parseUpArgs(['--tap', 't6x0', '--ctl', '/tmp/x.sock']);
   t.deepEqual(o, { tap: 't6x0', ctl: '/tmp/x.sock', ctlIsDefault: false, level: 'info', sysctls: [], services: [] });
@@ -105,6 +123,10 @@ test('tap6 up: knob errors are reported before anything is opened', async (t) =>
   t.is(await runUp(['--tap', 't6x0', '--sysctl', 'net.inet6.ip6.forwarding=2'], { ...io, stop: Promise.resolve() }), 64);
   t.deepEqual(io.errs[0], "tap6: up: --sysctl: net.inet6.ip6.forwarding: bad value '2' (0 or 1)");
   t.regex(io.errs[1]!, /^usage: tap6 up --tap NAME .*--stable-secret FILE\] \[--services [a-z,]+\] \[--http PORT\]$/);
+  const io3 = capture();
+  t.is(await runUp(['--tap', 't6x0', '--impair', 'loss=1%,reorder=two'], { ...io3, stop: Promise.resolve() }), 64);
+  t.is(io3.errs[0], "tap6: up: --impair: bad impairment 'reorder=two': expected key=value, e.g. loss=1% or delay=20ms");
+  t.regex(io3.errs[1]!, /^usage: tap6 up --tap NAME .*\[--impair SPEC \.\.\.\]/);
   const dir = tmp(t);
   const short = join(dir, 'short');
   writeFileSync(short, 'abc');
