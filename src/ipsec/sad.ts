@@ -3,7 +3,9 @@
  *
  * Inbound, an SA is found by (SPI, destination, protocol) — RFC 4301
  * §4.1's unicast lookup, SPI first (a Map keyed by the SPI number, then a
- * byte comparison of the destination: no strings in the data path).
+ * byte comparison of the destination: no strings in the data path). IPComp
+ * SAs (RFC 3173) keep their 16-bit CPI in the SPI field and are found on
+ * input by the CPI on the wire and the destination (`lookupIpcompIn`).
  *
  * Outbound, by what the policy's request asks for: (protocol, mode,
  * source, destination[, reqid]). Several SAs may match while one replaces
