@@ -37,9 +37,13 @@ export const SETKEY_USAGE = 'tap6 setkey [--ctl PATH] [--json] -f FILE | -c | -D
 export interface SaJson {
   src: string;
   dst: string;
-  proto: 'esp' | 'ah';
+  proto: 'esp' | 'ah' | 'ipcomp';
   mode: 'transport' | 'tunnel';
   spi: number;
+  /** IPComp: the algorithm, the CPI on the wire and whether it is the SPI as given (-R); null otherwise. */
+  calg: string | null;
+  cpi: number | null;
+  cpiRaw: boolean;
   reqid: number;
   /** KAME's algorithm names; keys in hex. */
   enc: string | null;
@@ -92,6 +96,9 @@ export function saJson(sa: SecAssoc, now: number): SaJson {
     proto: sa.proto,
     mode: sa.mode,
     spi: sa.spi,
+    calg: sa.calg,
+    cpi: sa.proto === 'ipcomp' ? sa.cpi : null,
+    cpiRaw: sa.cpiRaw,
     reqid: sa.reqid,
     enc: sa.proto === 'esp' ? ENC_KAME[sa.enc] : null,
     encKey: toHex(sa.encKey),
@@ -170,6 +177,8 @@ function applyOne(stack: Stack, c: SetkeyCmd): SetkeyResult | null {
         spec.auth = c.auth;
         spec.authKey = keyBytes(c.authKey);
       }
+      if (c.calg) spec.calg = c.calg;
+      if (c.cpiRaw) spec.cpiRaw = true;
       if (c.replay !== undefined) spec.replayWindow = c.replay;
       if (c.reqid !== undefined) spec.reqid = c.reqid;
       const r = sad.add(spec);
@@ -272,6 +281,7 @@ export function formatSa(s: SaJson): string[] {
   const out = [`${s.src} ${s.dst}`, `\t${s.proto} mode=${s.mode} spi=${spiText(s.spi)} reqid=${s.reqid}(0x${s.reqid.toString(16).padStart(8, '0')})`];
   if (s.enc !== null) out.push(`\tE: ${s.enc}  ${keyText(s.encKey)}`.trimEnd());
   if (s.auth !== null) out.push(`\tA: ${s.auth}  ${keyText(s.authKey)}`);
+  if (s.calg !== null) out.push(`\tC: ${s.calg}  cpi=${s.cpi}${s.cpiRaw ? ' (raw)' : ' (well-known)'}`);
   out.push(`\tseq=0x${s.seq.toString(16).padStart(8, '0')} replay=${s.replayWindow} flags=${s.esn ? 'esn' : 'none'} state=${s.state} last-received=0x${s.replaySeq.toString(16).padStart(8, '0')}`);
   out.push(`\tcreated: ${s.age}(s) ago\tlast used: ${s.idle === null ? 'never' : `${s.idle}(s) ago`}`);
   out.push(`\tcurrent: ${s.bytes}(bytes) ${s.packets}(packets)`);

@@ -8,8 +8,10 @@
  *
  *   add [-46n] SRC DST esp|ah SPI [-m transport|tunnel|any] [-r WINDOW] [-u REQID] [-e esn]
  *       [-E EALGO KEY] [-A AALGO KEY] ;
- *   get SRC DST esp|ah SPI ;          delete SRC DST esp|ah SPI ;
- *   deleteall SRC DST esp|ah ;        flush [esp|ah] ;        dump [esp|ah] ;
+ *   add [-46n] SRC DST ipcomp CPI [-m transport|tunnel|any] [-u REQID] -C deflate [-R] ;
+ *   get SRC DST PROTO SPI ;           delete SRC DST PROTO SPI ;
+ *   deleteall SRC DST PROTO ;         flush [PROTO] ;         dump [PROTO] ;
+ *   (PROTO: esp, ah or ipcomp)
  *   spdadd [-46n] SRC_RANGE DST_RANGE UPPERSPEC -P in|out [priority N] discard|none|ipsec REQUEST... ;
  *   spddelete SRC_RANGE DST_RANGE UPPERSPEC -P in|out ;
  *   spdflush ;                        spddump ;
@@ -21,7 +23,10 @@
  * null; authentication hmac-sha1 (HMAC-SHA1-96), hmac-sha256 or
  * hmac-sha2-256 (HMAC-SHA-256-128). -r is the anti-replay window in packets
  * (FreeBSD's setkey reads it in bytes; see IMPLEMENTATION.md), -e esn turns
- * on 64-bit sequence numbers.
+ * on 64-bit sequence numbers. IPComp (RFC 3173): the CPI is 1..65535;
+ * `-C deflate` is the only algorithm (RFC 2394); as in KAME, the wire
+ * carries DEFLATE's well-known CPI 2 unless `-R` says the given CPI goes on
+ * the wire as it is.
  *
  * SRC_RANGE, DST_RANGE: ADDRESS[/PLEN][[PORT]] — "2001:db8::/32",
  * "2001:db8::1[500]", "::/0[any]"; without /PLEN the whole address.
@@ -54,11 +59,13 @@ interface Base {
   line: number;
 }
 
+export type SaProtoText = 'esp' | 'ah' | 'ipcomp';
+
 export interface AddCmd extends Base {
   op: 'add';
   src: string;
   dst: string;
-  proto: 'esp' | 'ah';
+  proto: SaProtoText;
   spi: number;
   mode: 'transport' | 'tunnel';
   enc?: EncAlgorithm;
@@ -69,13 +76,16 @@ export interface AddCmd extends Base {
   replay?: number;
   reqid?: number;
   esn: boolean;
+  /** IPComp: the compression algorithm, and -R (the CPI goes on the wire as given). */
+  calg?: 'deflate';
+  cpiRaw?: boolean;
 }
 
 export interface SaRefCmd extends Base {
   op: 'get' | 'delete';
   src: string;
   dst: string;
-  proto: 'esp' | 'ah';
+  proto: SaProtoText;
   spi: number;
 }
 
@@ -83,12 +93,12 @@ export interface DeleteAllCmd extends Base {
   op: 'deleteall';
   src: string;
   dst: string;
-  proto: 'esp' | 'ah';
+  proto: SaProtoText;
 }
 
 export interface SadCmd extends Base {
   op: 'flush' | 'dump';
-  proto?: 'esp' | 'ah';
+  proto?: SaProtoText;
 }
 
 export interface SpdSelectorText {
@@ -325,12 +335,12 @@ function address(w: Words, what: string): string {
   return t;
 }
 
-function proto(w: Words): 'esp' | 'ah' {
+function proto(w: Words): SaProtoText {
   const line = w.line;
-  const p = w.word('a protocol (esp or ah)');
-  if (p === 'esp' || p === 'ah') return p;
-  if (p === 'ipcomp' || p === 'esp-old' || p === 'ah-old' || p === 'tcp') throw new ParseFail(line, `protocol '${p}' is not supported (esp, ah)`);
-  throw new ParseFail(line, `expected esp or ah, got '${p}'`);
+  const p = w.word('a protocol (esp, ah or ipcomp)');
+  if (p === 'esp' || p === 'ah' || p === 'ipcomp') return p;
+  if (p === 'esp-old' || p === 'ah-old' || p === 'tcp') throw new ParseFail(line, `protocol '${p}' is not supported (esp, ah, ipcomp)`);
+  throw new ParseFail(line, `expected esp, ah or ipcomp, got '${p}'`);
 }
 
 function number(w: Words, what: string, max: number): number {
@@ -399,8 +409,15 @@ function add(w: Words, line: number): AddCmd {
         c.authKey = key(w, name);
         break;
       }
-      case '-C':
-        throw new ParseFail(optLine, '-C: IPComp is not supported yet');
+      case '-C': {
+        const name = w.word('a compression algorithm');
+        if (name !== 'deflate') throw new ParseFail(optLine, `-C: compression algorithm '${name}' is not supported (deflate)`);
+        c.calg = name;
+        break;
+      }
+      case '-R':
+        c.cpiRaw = true;
+        break;
       case '-lh':
       case '-ls':
       case '-bh':
@@ -410,9 +427,17 @@ function add(w: Words, line: number): AddCmd {
       case '-s':
         throw new ParseFail(optLine, `${o} is not supported`);
       default:
-        throw new ParseFail(optLine, `unknown option '${o}' (-m, -r, -u, -e esn, -E, -A)`);
+        throw new ParseFail(optLine, `unknown option '${o}' (-m, -r, -u, -e esn, -E, -A, -C, -R)`);
     }
   }
+  if (c.proto === 'ipcomp') {
+    if (c.spi < 1 || c.spi > 0xffff) throw new ParseFail(line, `ipcomp: CPI ${c.spi} outside 1..65535`);
+    if (!c.calg) throw new ParseFail(line, 'ipcomp needs -C deflate');
+    if (c.enc || c.auth) throw new ParseFail(line, 'ipcomp takes no -E or -A');
+    if (c.replay !== undefined || c.esn) throw new ParseFail(line, 'ipcomp has no sequence numbers: no -r or -e');
+    return c;
+  }
+  if (c.calg || c.cpiRaw) throw new ParseFail(line, `${c.proto} does not compress: -C and -R are for ipcomp`);
   if (c.proto === 'esp' && !c.enc) throw new ParseFail(line, 'esp needs -E ALGORITHM KEY (-E null with -A for authentication only)');
   if (c.proto === 'ah') {
     if (c.enc) throw new ParseFail(line, 'ah does not encrypt: no -E');

@@ -7,6 +7,15 @@
  * it opens anything) and applied to a stack in a second step. Booleans are
  * 0/1, as BSD prints them; `ifid` is a word.
  *
+ * The IPsec oids (net.inet6.ipsec6.*) are KAME's: the system-wide default
+ * levels of `default` requests (esp_trans_deflev, esp_net_deflev,
+ * ah_trans_deflev, ah_net_deflev: use or require, or KAME's numbers 1 and
+ * 2; 3 (unique) and 0 (default) are refused: a system default can neither
+ * bind an SA nor refer to itself), the action without a matching policy
+ * (def_policy: none or discard, KAME's 1 and 0) and the tunnel ECN mode
+ * (ecn: allowed, forbidden or nocare, KAME's 1, 0, -1; src/ipsec/ecn.ts).
+ * They print as words.
+ *
  * Two names are defaults that BSD keeps per interface: accept_rtadv and
  * dad_count. Setting them here sets the default and every interface's value
  * at once (the daemon has its interface before any setting is applied);
@@ -35,6 +44,8 @@ interface BoolOid extends OidBase {
 interface EnumOid extends OidBase {
   type: 'enum';
   choices: readonly string[];
+  /** Other spellings accepted on input (KAME's numbers), each mapped to a choice. */
+  aliases?: Readonly<Record<string, string>>;
 }
 export type Oid = IntOid | BoolOid | EnumOid;
 
@@ -64,6 +75,23 @@ function defaultsOf(stack: Stack): Defaults {
 const READ_ONLY_RANGE = { min: 0, max: Number.MAX_SAFE_INTEGER };
 
 const b2n = (b: boolean): number => (b ? 1 : 0);
+
+const LEVEL_ALIASES = { '1': 'use', '2': 'require' };
+
+function deflev(name: 'esp_trans_deflev' | 'esp_net_deflev' | 'ah_trans_deflev' | 'ah_net_deflev', what: string): EnumOid {
+  return {
+    name: `net.inet6.ipsec6.${name}`,
+    type: 'enum',
+    choices: ['use', 'require'],
+    aliases: LEVEL_ALIASES,
+    description: `level of ${what} requests whose level is default`,
+    get: (s) => s.ipsec.spd.defaults[name],
+    set: (s, v) => {
+      const r = s.ipsec.spd.setDefault(name, v);
+      if (!r.ok) throw new Error(r.error);
+    },
+  };
+}
 
 const LIST: Oid[] = [
   {
@@ -168,6 +196,34 @@ const LIST: Oid[] = [
     description: 'destinations in the Path MTU cache',
     get: (s) => s.ip6.pmtu.list().length,
   },
+  deflev('esp_trans_deflev', 'ESP transport-mode'),
+  deflev('esp_net_deflev', 'ESP tunnel-mode'),
+  deflev('ah_trans_deflev', 'AH transport-mode'),
+  deflev('ah_net_deflev', 'AH tunnel-mode'),
+  {
+    name: 'net.inet6.ipsec6.def_policy',
+    type: 'enum',
+    choices: ['none', 'discard'],
+    aliases: { '0': 'discard', '1': 'none' },
+    description: 'IPsec policy for packets no SPD entry matches (ND and MLD always pass)',
+    get: (s) => s.ipsec.spd.defaults.def_policy,
+    set: (s, v) => {
+      const r = s.ipsec.spd.setDefault('def_policy', v);
+      if (!r.ok) throw new Error(r.error);
+    },
+  },
+  {
+    name: 'net.inet6.ipsec6.ecn',
+    type: 'enum',
+    choices: ['allowed', 'forbidden', 'nocare'],
+    aliases: { '1': 'allowed', '0': 'forbidden', '-1': 'nocare', normal: 'allowed', compatibility: 'forbidden' },
+    description: 'ECN in IPsec tunnels: allowed (RFC 6040 normal mode), forbidden (compatibility mode), nocare',
+    get: (s) => s.ipsec.ecn,
+    set: (s, v) => {
+      const r = s.ipsec.setEcn(v);
+      if (!r.ok) throw new Error(r.error);
+    },
+  },
   {
     name: 'net.inet6.icmp6.errppslimit',
     type: 'int',
@@ -212,8 +268,11 @@ export function allowed(o: Oid): string {
       return '0 or 1';
     case 'int':
       return `an integer ${o.min}..${o.max}`;
-    case 'enum':
-      return o.choices.join(' or ');
+    case 'enum': {
+      const words = o.choices.join(' or ');
+      const nums = Object.keys(o.aliases ?? {}).filter((k) => /^-?[0-9]+$/.test(k));
+      return nums.length > 0 ? `${words}; KAME's ${nums.map((k) => `${k} = ${o.aliases![k]}`).join(', ')}` : words;
+    }
   }
 }
 
@@ -236,8 +295,10 @@ export function parseSysctlValue(name: string, text: string): { ok: true; value:
       const n = Number(text);
       return n >= oid.min && n <= oid.max ? { ok: true, value: { oid, value: n } } : bad;
     }
-    case 'enum':
-      return oid.choices.includes(text) ? { ok: true, value: { oid, value: text } } : bad;
+    case 'enum': {
+      const word = oid.choices.includes(text) ? text : oid.aliases && Object.hasOwn(oid.aliases, text) ? oid.aliases[text] : undefined;
+      return word !== undefined ? { ok: true, value: { oid, value: word } } : bad;
+    }
   }
 }
 

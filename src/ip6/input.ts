@@ -18,7 +18,7 @@ import { IPPROTO, IPPROTO_DONE, IPPROTO_PENDING, type Ip6InputCtx } from './prot
 
 /** Next-header values that are extension headers (not "delivered" to an upper layer). */
 const EXTENSION = new Uint8Array(256);
-for (const n of [IPPROTO.HOPOPTS, IPPROTO.ROUTING, IPPROTO.FRAGMENT, IPPROTO.DSTOPTS, IPPROTO.AH, IPPROTO.ESP]) EXTENSION[n] = 1;
+for (const n of [IPPROTO.HOPOPTS, IPPROTO.ROUTING, IPPROTO.FRAGMENT, IPPROTO.DSTOPTS, IPPROTO.AH, IPPROTO.ESP, 108 /* IPComp */]) EXTENSION[n] = 1;
 
 /** ICMPv6 Parameter Problem (RFC 4443 §3.4). */
 export const ICMP6_PARAM_PROB = 4;

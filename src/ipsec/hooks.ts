@@ -1,7 +1,8 @@
 /**
  * IPsec plugged into ip6 (the integration contract of index.ts): the
  * `Ip6Security` hooks ip6_output and the transports call, and the
- * registration of ESP (50) and AH (51) in the protocol switch.
+ * registration of ESP (50), AH (51), IPComp (108) and IPv6-in-IPv6 (41,
+ * for an IPComp tunnel's uncompressed packets) in the protocol switch.
  *
  *   output:  ND/MLD messages bypass (never protected); otherwise the SPD (or
  *            the socket's policy) chooses the SAs and ipsecOutput builds the
@@ -21,14 +22,14 @@
 import { in6Equal } from '../ip6/addr.ts';
 import { buildOptionsHeader } from '../ip6/dest6.ts';
 import type { Ip6 } from '../ip6/ip6.ts';
-import { IPPROTO, type Ip6InputCtx } from '../ip6/protosw.ts';
+import { ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER } from '../ip6/input.ts';
+import { IPPROTO, IPPROTO_DONE, type Ip6InputCtx } from '../ip6/protosw.ts';
 import type { Ip6Security, Ip6SecurityError, Ip6SecurityOutput, Ip6SecurityOutputArgs, Ip6SocketPolicy } from '../ip6/security.ts';
-import { ahOverhead } from './ah.ts';
 import { count } from './env.ts';
-import { espOverhead } from './esp.ts';
-import { type IpsecInputHooks, ah6Input, esp6Input } from './input.ts';
+import { type IpsecInputHooks, ah6Input, esp6Input, ip6in6Input, ipcomp6Input } from './input.ts';
+import { IPPROTO_IPCOMP } from './ipcomp.ts';
 import type { Ipsec } from './ipsec.ts';
-import { ipsecOutput } from './output.ts';
+import { ipsecOutput, saOverhead } from './output.ts';
 import { ANY, type FlowKey, type Spd, fillFlow } from './spd.ts';
 
 /** Tunnels inside tunnels: more than this many is dropped (inTooDeep). */
@@ -50,7 +51,14 @@ export class IpsecHooks implements Ip6Security {
   readonly spd: Spd;
   private readonly flow: FlowKey = { src: new Uint8Array(16), dst: new Uint8Array(16), proto: ANY, sport: ANY, dport: ANY };
 
-  constructor(readonly ipsec: Ipsec) {
+  /**
+   * @param tunnelHlim the hop limit of tunnel outer headers (the stack's
+   *   default hop limit, net.inet6.ip6.hlim, read at each packet)
+   */
+  constructor(
+    readonly ipsec: Ipsec,
+    private readonly tunnelHlim: () => number = () => 64,
+  ) {
     this.spd = ipsec.spd;
   }
 
@@ -73,6 +81,8 @@ export class IpsecHooks implements Ip6Security {
       trafficClass: a.trafficClass,
       flowLabel: a.flowLabel,
       hbh: a.hopOpts ? buildOptionsHeader(a.nxt, a.hopOpts) : null,
+      tunnelHlim: outer ? this.tunnelHlim() : 64,
+      ecn: ipsec.ecn,
     });
     if (!r.ok) return r.error === 'outTooBig' ? 'EMSGSIZE' : 'ENOBUFS';
     return { packet: r.value.packet, unfragLen: r.value.unfragLen, outerDst: outer && !in6Equal(outer, 0, a.dst) ? outer : null };
@@ -103,10 +113,8 @@ export class IpsecHooks implements Ip6Security {
         s = r.src!;
         d = r.dst!;
       }
-      if (r.proto === 'ipcomp') continue;
       const sa = this.ipsec.sad.lookupOut(r.proto, r.mode, s, d, r.reqid);
-      if (!sa) continue;
-      n += (sa.mode === 'tunnel' ? 40 : 0) + (sa.esp ? espOverhead(sa) : ahOverhead(sa));
+      if (sa) n += saOverhead(sa);
     }
     return n;
   }
@@ -121,9 +129,9 @@ export interface AttachOptions {
   defer?: (run: () => void) => void;
 }
 
-/** Plugs `ipsec` into `ip6`: the hooks, and ESP/AH in the protocol switch. */
+/** Plugs `ipsec` into `ip6`: the hooks, and ESP/AH/IPComp/IPv6-in-IPv6 in the protocol switch. */
 export function attachIpsec(ip6: Ip6, ipsec: Ipsec, o: AttachOptions = {}): IpsecHooks {
-  const hooks = new IpsecHooks(ipsec);
+  const hooks = new IpsecHooks(ipsec, () => ip6.defaultHopLimit);
   ip6.ipsec = hooks;
   let depth = 0;
   const inHooks: IpsecInputHooks = {
@@ -147,5 +155,19 @@ export function attachIpsec(ip6: Ip6, ipsec: Ipsec, o: AttachOptions = {}): Ipse
   };
   ip6.registerProtocol(IPPROTO.ESP, { name: 'esp', input: (ctx) => esp6Input(ipsec, ctx, inHooks) });
   ip6.registerProtocol(IPPROTO.AH, { name: 'ah', input: (ctx) => ah6Input(ipsec, ctx, inHooks) });
+  ip6.registerProtocol(IPPROTO_IPCOMP, { name: 'ipcomp', input: (ctx) => ipcomp6Input(ipsec, ctx) });
+  // IPv6-in-IPv6: only an IPComp tunnel's uncompressed packets; anything else is an unknown next header, as before.
+  ip6.registerProtocol(IPPROTO.IPV6, {
+    name: 'ipv6-in-ipv6',
+    input: (ctx) => {
+      const r = ip6in6Input(ipsec, ctx, inHooks);
+      if (r === 'unknown') {
+        ip6.stats.c.noProto++;
+        ip6.icmpError?.(ctx, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER, ctx.nxtOff);
+        return IPPROTO_DONE;
+      }
+      return r;
+    },
+  });
   return hooks;
 }

@@ -1,16 +1,20 @@
 /**
- * IPsec for tap6 (RFC 4301, 4302, 4303): the data plane — SPD, SAD, ESP, AH
- * and their transforms — as hooks to ip6 input and output, KAME-style.
+ * IPsec for tap6 (RFC 4301, 4302, 4303, 3173, 6040): the data plane — SPD,
+ * SAD, ESP, AH, IPComp and their transforms, tunnel ECN — as hooks to ip6
+ * input and output, KAME-style.
  *
  *   crypto.ts  transforms behind a backend interface: node:crypto (default, fast),
  *              @noble (portable, ~8x slower: never the default)
  *   replay.ts  anti-replay window with ESN inference (RFC 4303 §3.4.3, App. A)
  *   esp.ts     ESP encapsulation/decapsulation on byte buffers (RFC 4303)
  *   ah.ts      AH with the mutable-field rules of IPv6 (RFC 4302)
- *   sad.ts     SAs: inbound by (SPI, dst, proto), outbound newest-usable
+ *   ipcomp.ts  IPComp with DEFLATE from node:zlib (RFC 3173, RFC 2394)
+ *   ecn.ts     ECN and DSCP at tunnel ends, KAME's three modes (RFC 6040)
+ *   sad.ts     SAs: inbound by (SPI, dst, proto) or (CPI, dst), outbound newest-usable
  *   spd.ts     policies: selectors, deterministic order, KAME defaults, socket policy
  *   ipsec.ts   the per-stack object (SPD + SAD + ipsecstat + rng/clock) and its decisions
- *   input.ts   protocol-switch input routines for next headers 50 and 51
+ *   input.ts   protocol-switch input routines for next headers 50, 51, 108 (and 41
+ *              from an IPComp tunnel's far end)
  *   output.ts  the whole-packet output step for ip6_output
  *   hooks.ts   the ip6 hooks (Ip6Security) and the protocol-switch registration
  *   stats.ts   ipsecstat
@@ -20,7 +24,8 @@
  *   hooks.ts   `attachIpsec(ip6, ipsec, { defer? })`, called by src/stack.ts:
  *              sets `ip6.ipsec` (the `Ip6Security` interface of
  *              src/ip6/security.ts, so ip6 imports nothing from here) and
- *              registers ESP (50) and AH (51) in the protocol switch. With
+ *              registers ESP (50), AH (51), IPComp (108) and IPv6-in-IPv6
+ *              (41, IPComp tunnels only) in the protocol switch. With
  *              `defer` the input routines return PENDING and resume the loop
  *              through `ip6.resume` (asynchronous crypto).
  *
@@ -55,6 +60,8 @@ export * from './crypto.ts';
 export * from './replay.ts';
 export * from './esp.ts';
 export * from './ah.ts';
+export * from './ipcomp.ts';
+export * from './ecn.ts';
 export * from './sad.ts';
 export * from './spd.ts';
 export * from './stats.ts';

@@ -1,6 +1,8 @@
 /**
- * The ESP and AH input routines for the protocol switch (KAME's esp6_input,
- * ah6_input): next headers 50 and 51 in ip6's next-header loop.
+ * The ESP, AH and IPComp input routines for the protocol switch (KAME's
+ * esp6_input, ah6_input, ipcomp6_input): next headers 50, 51 and 108 in
+ * ip6's next-header loop; and IPv6-in-IPv6 (41) from an IPComp tunnel's
+ * far end.
  *
  * Each routine reads the SPI, finds the SA by (SPI, destination, protocol),
  * and runs esp.ts/ah.ts. Then:
@@ -18,19 +20,36 @@
  * flags travel with the inner packet, and the upper layer's inbound policy
  * check (`Ipsec.inputAllowed`) reads them.
  *
+ * Tunnel egress: before the inner packet goes back to ip6 input, its ECN
+ * field takes the outer one per RFC 6040 §4.2 (ecn.ts; outer CE over a
+ * Not-ECT inner packet is dropped, inEcnDrop); its DSCP and hop limit are
+ * left as they are.
+ *
+ * IPComp (RFC 3173 §3): the SA is found by (CPI, destination, 108); the
+ * decompressed payload replaces the IPComp header and compressed data in a
+ * new buffer (the headers before it copied), the byte that named IPComp
+ * names the next header, and the loop goes on. A tunnel-mode IPComp
+ * packet then has next header 41, like the uncompressed packets of that
+ * tunnel (§2.2): `ip6in6Input` takes IPv6-in-IPv6 from the far end of an
+ * IPComp tunnel SA and hands the inner packet on, as ESP's tunnel mode
+ * does. IPComp sets no flag: it protects nothing, and the inbound policy
+ * check never requires it.
+ *
  * Asynchronous crypto (the FAST_IPSEC continuation): with `hooks.defer`, the
  * routine returns IPPROTO_PENDING and does the crypto when `defer` runs its
  * callback, then calls `hooks.resume(ctx, nxt)` to continue the loop. The
  * packet must own its buffer by then (copy a driver-borrowed frame first).
  */
 import { getU32, putU16 } from '../core/bytes.ts';
-import { type Pkt, PktFlag } from '../core/pkt.ts';
-import { IP6_HDR_LEN, IP6_PLEN } from '../ip6/header.ts';
+import { Pkt, PktFlag } from '../core/pkt.ts';
+import { IP6_DST, IP6_HDR_LEN, IP6_PLEN, IP6_SRC } from '../ip6/header.ts';
 import { IPPROTO, IPPROTO_DONE, IPPROTO_PENDING, type Ip6InputCtx } from '../ip6/protosw.ts';
 import type { Ifnet } from '../link/ifnet.ts';
 import { AH_ICV, AH_SPI, ahDecapsulate } from './ah.ts';
+import { ecnDecapsulate, trafficClassAt } from './ecn.ts';
 import { count } from './env.ts';
 import { ESP_HDR_LEN, espDecapsulate } from './esp.ts';
+import { IPCOMP_HDR_LEN, ipcompCpi, ipcompDecompress } from './ipcomp.ts';
 import type { Ipsec } from './ipsec.ts';
 import type { SecAssoc } from './sad.ts';
 
@@ -59,7 +78,7 @@ function espFinish(ipsec: Ipsec, sa: SecAssoc, ctx: Ip6InputCtx, hooks: IpsecInp
   const r = espDecapsulate(ipsec, sa, b, off, b.length - off);
   if (!r.ok) return IPPROTO_DONE; // counted by esp.ts
   ctx.pkt.flags |= PktFlag.DECRYPTED;
-  if (sa.mode === 'tunnel') return tunnelOut(ctx, hooks, off, r.value.payload.length, r.value.nxt);
+  if (sa.mode === 'tunnel') return tunnelOut(ipsec, ctx, hooks, off, r.value.payload.length, r.value.nxt);
   b[ctx.nxtOff] = r.value.nxt;
   const end = off + r.value.payload.length;
   ctx.pkt.trimTo(end);
@@ -85,14 +104,77 @@ function ahFinish(ipsec: Ipsec, sa: SecAssoc, ctx: Ip6InputCtx, hooks: IpsecInpu
   if (!r.ok) return IPPROTO_DONE; // counted by ah.ts
   ctx.pkt.flags |= PktFlag.AUTHED;
   const inner = off + r.value.len;
-  if (sa.mode === 'tunnel') return tunnelOut(ctx, hooks, inner, ctx.b.length - inner, r.value.nxt);
+  if (sa.mode === 'tunnel') return tunnelOut(ipsec, ctx, hooks, inner, ctx.b.length - inner, r.value.nxt);
   ctx.nxtOff = off;
   ctx.off = inner;
   return r.value.nxt;
 }
 
-/** Hands the inner packet at `ctx.b[at, at+len)` to ip6 input again. */
-function tunnelOut(ctx: Ip6InputCtx, hooks: IpsecInputHooks, at: number, len: number, nxt: number): number {
+/** Next header 108 (RFC 3173 §3): decompresses in place of the IPComp header and goes on with the loop. */
+export function ipcomp6Input(ipsec: Ipsec, ctx: Ip6InputCtx): number {
+  const b = ctx.b;
+  const off = ctx.off;
+  if (off + IPCOMP_HDR_LEN > b.length) return drop(ipsec, 'inBadLength');
+  const sa = ipsec.sad.lookupIpcompIn(ipcompCpi(b, off), ctx.dst, ctx.zone);
+  if (!sa) return drop(ipsec, 'inNoSa');
+  // The whole packet must still fit an IPv6 payload length.
+  const r = ipcompDecompress(ipsec, b, off, b.length, 0xffff - (off - IP6_HDR_LEN));
+  if (!r.ok) return IPPROTO_DONE; // counted by ipcomp.ts
+  const { nxt, data } = r.value;
+  sa.account(data.length, ipsec.clock.now());
+  const pkt = Pkt.alloc(off + data.length);
+  const out = pkt.buf;
+  out.set(b.subarray(0, off), pkt.off);
+  out.set(data, pkt.off + off);
+  out[pkt.off + ctx.nxtOff] = nxt;
+  if (ctx.jumboLen !== undefined) ctx.jumboLen = off + data.length - IP6_HDR_LEN;
+  else putU16(out, pkt.off + IP6_PLEN, off + data.length - IP6_HDR_LEN);
+  pkt.rcvif = ctx.pkt.rcvif;
+  pkt.sndif = ctx.pkt.sndif;
+  pkt.flags = ctx.pkt.flags;
+  pkt.llSrc = ctx.pkt.llSrc;
+  pkt.llDst = ctx.pkt.llDst;
+  const nb = pkt.data();
+  ctx.pkt = pkt;
+  ctx.b = nb;
+  ctx.src = nb.subarray(IP6_SRC, IP6_SRC + 16);
+  ctx.dst = nb.subarray(IP6_DST, IP6_DST + 16);
+  ipsec.stats.c.inSuccess++;
+  return nxt;
+}
+
+/**
+ * Next header 41: IPv6-in-IPv6 from the far end of an IPComp tunnel SA (a
+ * payload the peer did not compress, RFC 3173 §2.2) or decompressed from
+ * one, handed to ip6 input like ESP's tunnel mode. 'unknown' when no IPComp
+ * tunnel leads here from the packet's source: the caller treats 41 as the
+ * unknown next header it is without IPComp.
+ */
+export function ip6in6Input(ipsec: Ipsec, ctx: Ip6InputCtx, hooks: IpsecInputHooks): number | 'unknown' {
+  if (!ipsec.sad.ipcompTunnel(ctx.src, ctx.dst, ctx.zone)) return 'unknown';
+  return tunnelOut(ipsec, ctx, hooks, ctx.off, ctx.b.length - ctx.off, IPPROTO.IPV6);
+}
+
+/**
+ * Hands the inner packet at `ctx.b[at, at+len)` to ip6 input again, its
+ * ECN field combined with the outer one (RFC 6040 §4.2).
+ */
+function tunnelOut(ipsec: Ipsec, ctx: Ip6InputCtx, hooks: IpsecInputHooks, at: number, len: number, nxt: number): number {
+  if (nxt === IPPROTO.IPV6 && len >= IP6_HDR_LEN) {
+    switch (ecnDecapsulate(ipsec.ecn, trafficClassAt(ctx.b, 0), ctx.b, at)) {
+      case 'drop':
+        count(ipsec, 'inEcnDrop');
+        return IPPROTO_DONE;
+      case 'ce':
+        ipsec.stats.c.inEcnCe++;
+        break;
+      case 'anomaly':
+        ipsec.stats.c.inEcnAnomaly++;
+        break;
+      default:
+        break;
+    }
+  }
   const pkt = ctx.pkt;
   pkt.adj(at);
   let n = len;

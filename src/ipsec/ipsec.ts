@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import type { Rng } from '../core/rng.ts';
 import type { CryptoBackend } from './crypto.ts';
+import { type EcnMode, parseEcnMode } from './ecn.ts';
 import type { IpsecEnv } from './env.ts';
 import { Sad, type SecAssoc } from './sad.ts';
 import { type Direction, type FlowKey, type Policy, type SocketPolicyLike, Spd, type SpdDefaults } from './spd.ts';
@@ -20,6 +21,8 @@ export interface IpsecOptions {
   maxSas?: number;
   maxPolicies?: number;
   defaults?: Partial<SpdDefaults>;
+  /** ECN at tunnel encapsulation and decapsulation (ecn.ts; default allowed: RFC 6040 normal mode). */
+  ecn?: EcnMode;
 }
 
 export type OutputSasError = 'outDiscard' | 'outNoSa';
@@ -30,6 +33,8 @@ export class Ipsec implements IpsecEnv {
   readonly rng: Rng;
   readonly spd: Spd;
   readonly sad: Sad;
+  /** KAME's net.inet6.ipsec6.ecn (ecn.ts); change it through setEcn or assign a checked value. */
+  ecn: EcnMode;
   /** Reused result of outputSas (valid until the next call). */
   private readonly chosen: SecAssoc[] = [];
 
@@ -38,6 +43,17 @@ export class Ipsec implements IpsecEnv {
     this.rng = o.rng;
     this.spd = new Spd({ maxEntries: o.maxPolicies, defaults: o.defaults });
     this.sad = new Sad({ clock: o.clock, backend: o.backend, maxEntries: o.maxSas });
+    const e = parseEcnMode(o.ecn ?? 'allowed');
+    if (!e) throw new RangeError(`ipsec: ecn is allowed, forbidden or nocare, not ${String(o.ecn)}`);
+    this.ecn = e;
+  }
+
+  /** Sets the ECN mode from a word (allowed, forbidden, nocare) or KAME's number (1, 0, -1). */
+  setEcn(v: string | number): Result<EcnMode, string> {
+    const e = parseEcnMode(v);
+    if (!e) return err(`ecn: allowed (1), forbidden (0) or nocare (-1), not ${v}`);
+    this.ecn = e;
+    return ok(e);
   }
 
   /** The policy for a flow (with the socket's own policy, if any). */
@@ -47,8 +63,9 @@ export class Ipsec implements IpsecEnv {
 
   /**
    * Output: the SAs to apply for `p` to a packet from `src` to `dst`, in
-   * order (innermost first); empty means send in the clear. A `use` request
-   * without an SA is skipped; a `require`/`unique` one without an SA drops
+   * order (innermost first); empty means send in the clear. IPComp SAs are
+   * among them (ipsecOutput may still send a payload uncompressed). A `use`
+   * request without an SA is skipped; a `require`/`unique` one without an SA drops
    * the packet (outNoSa; the next issue sends an ACQUIRE to the key daemon
    * here). After a tunnel request the following requests see the tunnel's
    * endpoints. The array is reused: consume it before the next call.
@@ -71,7 +88,6 @@ export class Ipsec implements IpsecEnv {
         s = r.src!;
         d = r.dst!;
       }
-      if (r.proto === 'ipcomp') continue; // IPComp (RFC 3173) is a later item of the issue
       const sa = this.sad.lookupOut(r.proto, r.mode, s, d, r.reqid);
       if (sa) {
         out.push(sa);

@@ -3,16 +3,24 @@
  * the SAs `Ipsec.outputSas` chose, innermost first, and returns the whole
  * IPv6 packet ready for fragmentation and delivery.
  *
- *   transport ESP: [IPv6][HbH] ESP( payload )            next header 50
- *   transport AH:  [IPv6][HbH][AH] payload               next header 51
- *   tunnel (either): [outer IPv6 sa.src -> sa.dst] ESP/AH( inner IPv6 packet )
+ *   transport ESP:    [IPv6][HbH] ESP( payload )            next header 50
+ *   transport AH:     [IPv6][HbH][AH] payload               next header 51
+ *   transport IPComp: [IPv6][HbH][IPComp] deflate( payload ) next header 108
+ *   tunnel (any):     [outer IPv6 sa.src -> sa.dst] ESP/AH/IPComp( inner IPv6 packet )
+ *
+ * IPComp goes first in a request list (`ipcomp/transport//use
+ * esp/transport//require`): compressing after encryption gains nothing. It
+ * may leave the payload as it is (too short, incompressible: ipcomp.ts);
+ * in tunnel mode the packet is then plain IPv6-in-IPv6, which the peer
+ * takes from an IPComp tunnel's far end (input.ts).
  *
  * A Hop-by-Hop header (the caller's, e.g. Router Alert) stays in front of
  * transport-mode IPsec headers (RFC 8200 §4.1 order) and moves into the
- * inner packet in tunnel mode. The outer header of a tunnel copies the
- * inner traffic class (DSCP and ECN: RFC 6040's normal mode; the issue's
- * ECN modes and hop limit rules come with its item 6) and uses
- * `tunnelHlim` (default 64) and flow label 0.
+ * inner packet in tunnel mode. The outer header of a tunnel takes the inner
+ * traffic class (DSCP copied; ECN by the mode, ecn.ts), hop limit
+ * `tunnelHlim` (the stack's default hop limit, KAME's ip6_defhlim; the
+ * inner hop limit is not changed: tap6 only tunnels packets it
+ * originates) and flow label 0.
  *
  * When the last SA is ESP, the packet is built in ESP's own buffer (the
  * IPv6 header goes into headroom it left): one allocation for the common
@@ -24,7 +32,9 @@ import { IP6_HDR_LEN, emitIp6 } from '../ip6/header.ts';
 import { IPPROTO } from '../ip6/protosw.ts';
 import { type AhOutError, ahEncapsulate, ahOverhead } from './ah.ts';
 import { type IpsecEnv, count } from './env.ts';
+import { type EcnMode, ecnEncapsulate } from './ecn.ts';
 import { type EspOutError, espEncapsulate, espOverhead } from './esp.ts';
+import { IPPROTO_IPCOMP, ipcompCompress } from './ipcomp.ts';
 import type { SecAssoc } from './sad.ts';
 
 export interface IpsecOutputArgs {
@@ -41,6 +51,8 @@ export interface IpsecOutputArgs {
   hbh?: Uint8Array | null;
   /** Hop limit of tunnel outer headers (default 64). */
   tunnelHlim?: number;
+  /** ECN at tunnel encapsulation (default allowed: RFC 6040 normal mode). */
+  ecn?: EcnMode;
   /** Free bytes before the packet in the returned buffer (default 64: link header and slack). */
   headroom?: number;
 }
@@ -60,8 +72,18 @@ const MAX_PLEN = 0xffff;
 /** The bytes the SAs add at most (effective MTU = path MTU - this). */
 export function ipsecOverhead(sas: readonly SecAssoc[]): number {
   let n = 0;
-  for (const sa of sas) n += (sa.mode === 'tunnel' ? IP6_HDR_LEN : 0) + (sa.esp ? espOverhead(sa) : ahOverhead(sa));
+  for (const sa of sas) n += saOverhead(sa);
   return n;
+}
+
+/**
+ * The bytes one SA adds at most: IPComp adds nothing (it is used only when
+ * the packet shrinks), except a tunnel's outer header.
+ */
+export function saOverhead(sa: SecAssoc): number {
+  const t = sa.mode === 'tunnel' ? IP6_HDR_LEN : 0;
+  if (sa.proto === 'ipcomp') return t;
+  return t + (sa.esp ? espOverhead(sa) : ahOverhead(sa));
 }
 
 interface Layer {
@@ -86,7 +108,15 @@ export function ipsecOutput(env: IpsecEnv, sas: readonly SecAssoc[], a: IpsecOut
     if (sa.mode === 'tunnel') {
       if ((L.hbh?.length ?? 0) + L.body.length > MAX_PLEN) return err(count(env, 'outTooBig'));
       const inner = packetOf(L, 0);
-      L = { src: sa.src, dst: sa.dst, tc: L.tc, fl: 0, hlim: a.tunnelHlim ?? 64, hbh: null, nxt: IPPROTO.IPV6, body: inner };
+      L = { src: sa.src, dst: sa.dst, tc: ecnEncapsulate(a.ecn ?? 'allowed', L.tc), fl: 0, hlim: a.tunnelHlim ?? 64, hbh: null, nxt: IPPROTO.IPV6, body: inner };
+    }
+    if (sa.proto === 'ipcomp') {
+      const z = ipcompCompress(env, sa, L.body, L.nxt);
+      if (z) {
+        L.body = z;
+        L.nxt = IPPROTO_IPCOMP;
+      }
+      continue;
     }
     const hdrLen = IP6_HDR_LEN + (L.hbh?.length ?? 0);
     if (sa.esp) {

@@ -3,7 +3,9 @@
  *
  * Inbound, an SA is found by (SPI, destination, protocol) — RFC 4301
  * §4.1's unicast lookup, SPI first (a Map keyed by the SPI number, then a
- * byte comparison of the destination: no strings in the data path).
+ * byte comparison of the destination: no strings in the data path). IPComp
+ * SAs (RFC 3173) keep their 16-bit CPI in the SPI field and are found on
+ * input by the CPI on the wire and the destination (`lookupIpcompIn`).
  *
  * Outbound, by what the policy's request asks for: (protocol, mode,
  * source, destination[, reqid]). Several SAs may match while one replaces
@@ -40,9 +42,12 @@ import {
   makeEspXform,
   nodeBackend,
 } from './crypto.ts';
+import { IPCOMP_CPI_DEFLATE, IPCOMP_CPI_NEGOTIATE_MIN } from './ipcomp.ts';
 import { MAX_REPLAY_WINDOW, ReplayWindow } from './replay.ts';
 
-export type IpsecProto = 'esp' | 'ah';
+export type IpsecProto = 'esp' | 'ah' | 'ipcomp';
+/** IPComp's compression algorithms (RFC 2394). */
+export type CompAlgorithm = 'deflate';
 export type IpsecMode = 'transport' | 'tunnel';
 /** KAME's SADB_SASTATE_*: larval (SPI reserved, no keys), mature, dying (soft limit passed), dead. */
 export type SaState = 'larval' | 'mature' | 'dying' | 'dead';
@@ -88,6 +93,14 @@ export interface SaSpec {
   state?: SaState;
   /** Binds the SA to policies asking for this reqid (level unique); 0: none. */
   reqid?: number;
+  /** IPComp only: the algorithm (default deflate). */
+  calg?: CompAlgorithm;
+  /**
+   * IPComp only (setkey -R): the SPI is the CPI on the wire. Without it the
+   * SPI only names the SA and the wire carries the algorithm's well-known
+   * CPI (2 for DEFLATE), as KAME does.
+   */
+  cpiRaw?: boolean;
   soft?: Partial<Lifetime>;
   hard?: Partial<Lifetime>;
 }
@@ -117,7 +130,13 @@ export class SecAssoc {
   readonly authKey: Uint8Array;
   readonly esn: boolean;
   readonly reqid: number;
-  /** ESP's transforms (null for AH). */
+  /** IPComp: the algorithm (null for ESP and AH). */
+  readonly calg: CompAlgorithm | null;
+  /** IPComp: whether the SPI is the wire CPI (setkey -R). */
+  readonly cpiRaw: boolean;
+  /** IPComp: the CPI sent and matched on the wire. */
+  readonly cpi: number;
+  /** ESP's transforms (null for AH and IPComp). */
   readonly esp: EspXform | null;
   /** AH's transform (null for ESP). */
   readonly ah: AhXform | null;
@@ -151,9 +170,13 @@ export class SecAssoc {
     this.authKey = (spec.authKey ?? new Uint8Array(0)).slice();
     this.esn = spec.esn ?? false;
     this.reqid = spec.reqid ?? 0;
+    this.calg = this.proto === 'ipcomp' ? (spec.calg ?? 'deflate') : null;
+    this.cpiRaw = this.proto === 'ipcomp' && (spec.cpiRaw ?? false);
+    this.cpi = this.proto !== 'ipcomp' ? 0 : this.cpiRaw ? this.spi : IPCOMP_CPI_DEFLATE;
     this.esp = xf.esp;
     this.ah = xf.ah;
-    this.replay = new ReplayWindow(spec.replayWindow ?? DEFAULT_REPLAY_WINDOW, this.esn, spec.replaySeq ?? 0);
+    // IPComp has no sequence number: no window.
+    this.replay = new ReplayWindow(this.proto === 'ipcomp' ? 0 : (spec.replayWindow ?? DEFAULT_REPLAY_WINDOW), this.esn, spec.replaySeq ?? 0);
     this.state = spec.state ?? 'mature';
     this.seq = spec.seq ?? 0;
     this.addedAt = now;
@@ -218,9 +241,15 @@ export class Sad {
   /** Validates and installs an SA (setkey `add`). Errors are readable, for the CLI. */
   add(spec: SaSpec): Result<SecAssoc, string> {
     if (!Number.isInteger(spec.spi) || spec.spi < 0 || spec.spi > SEQ_MAX_32) return err(`bad SPI ${spec.spi}`);
-    // RFC 4303 §2.1: SPIs 1-255 are reserved by IANA; 0 is never on the wire.
-    if (spec.spi < 256) return err(`SPI ${spec.spi} is reserved (0-255)`);
-    if (spec.proto !== 'esp' && spec.proto !== 'ah') return err(`bad protocol ${String(spec.proto)}`);
+    if (spec.proto !== 'esp' && spec.proto !== 'ah' && spec.proto !== 'ipcomp') return err(`bad protocol ${String(spec.proto)}`);
+    if (spec.proto === 'ipcomp') {
+      const e = checkIpcomp(spec);
+      if (e) return err(e);
+    } else {
+      // RFC 4303 §2.1: SPIs 1-255 are reserved by IANA; 0 is never on the wire.
+      if (spec.spi < 256) return err(`SPI ${spec.spi} is reserved (0-255)`);
+      if (spec.calg !== undefined || spec.cpiRaw) return err(`${spec.proto} does not compress (calg and cpiRaw are IPComp's)`);
+    }
     if (spec.src?.length !== IN6_LEN || spec.dst?.length !== IN6_LEN) return err('SA endpoints are IPv6 addresses (16 bytes)');
     if (isUnspecified(spec.dst)) return err('SA destination cannot be ::');
     const mode = spec.mode ?? 'transport';
@@ -243,7 +272,9 @@ export class Sad {
     let esp: EspXform | null = null;
     let ah: AhXform | null = null;
     const none = new Uint8Array(0);
-    if (spec.proto === 'esp') {
+    if (spec.proto === 'ipcomp') {
+      // No keys, no transform object: compression is stateless (ipcomp.ts).
+    } else if (spec.proto === 'esp') {
       const x = makeEspXform(this.backend, spec.enc ?? 'null', spec.encKey ?? none, spec.auth ?? 'none', spec.authKey ?? none);
       if (!x.ok) return x;
       esp = x.value;
@@ -271,6 +302,42 @@ export class Sad {
     for (let i = 0; i < list.length; i++) {
       const sa = list[i]!;
       if (sa.proto === proto && (sa.zone === 0 || zone === 0 || sa.zone === zone) && in6Equal(dst, dstOff, sa.dst)) return sa;
+    }
+    return undefined;
+  }
+
+  /**
+   * The inbound IPComp lookup: a usable SA for the CPI on the wire and the
+   * destination (RFC 3173 §3.3: CPI, destination, protocol 108). A packet
+   * with no such SA is dropped (inNoSa): unlike KAME, a well-known CPI is
+   * not taken without an SA (Linux also wants one).
+   */
+  lookupIpcompIn(cpi: number, dst: Uint8Array, zone = 0, dstOff = 0): SecAssoc | undefined {
+    const list = this.byDst.get(in6Hash(dst, dstOff, 0));
+    if (!list) return undefined;
+    let best: SecAssoc | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const sa = list[i]!;
+      if (sa.proto !== 'ipcomp' || sa.cpi !== cpi || !sa.usable) continue;
+      if (!(sa.zone === 0 || zone === 0 || sa.zone === zone) || !in6Equal(dst, dstOff, sa.dst)) continue;
+      if (!best || better(sa, best)) best = sa;
+    }
+    return best;
+  }
+
+  /**
+   * A usable IPComp tunnel SA from `src` to `dst` (any CPI): an IPv6-in-IPv6
+   * packet from that peer is an IPComp packet sent uncompressed (RFC 3173
+   * §2.2) and is accepted as such.
+   */
+  ipcompTunnel(src: Uint8Array, dst: Uint8Array, zone = 0): SecAssoc | undefined {
+    const list = this.byDst.get(in6Hash(dst, 0, 0));
+    if (!list) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const sa = list[i]!;
+      if (sa.proto !== 'ipcomp' || sa.mode !== 'tunnel' || !sa.usable) continue;
+      if (!(sa.zone === 0 || zone === 0 || sa.zone === zone)) continue;
+      if (in6Equal(dst, 0, sa.dst) && in6Equal(src, 0, sa.src)) return sa;
     }
     return undefined;
   }
@@ -328,6 +395,20 @@ export class Sad {
   list(): SecAssoc[] {
     return [...this.bySpi.values()].flat().sort((a, b) => a.id - b.id);
   }
+}
+
+/** What is wrong with an IPComp SA's spec (null: nothing). */
+function checkIpcomp(spec: SaSpec): string | null {
+  // The CPI is 16 bits (RFC 3173 §2.2); 0 is never valid.
+  if (spec.spi < 1 || spec.spi > 0xffff) return `IPComp CPI ${spec.spi} outside 1..65535`;
+  if ((spec.calg ?? 'deflate') !== 'deflate') return `IPComp algorithm ${String(spec.calg)} is not supported (deflate)`;
+  // A raw CPI below 256 is a well-known algorithm number or reserved (RFC 3173 §3.3).
+  if (spec.cpiRaw && spec.spi < IPCOMP_CPI_NEGOTIATE_MIN && spec.spi !== IPCOMP_CPI_DEFLATE) {
+    return `IPComp CPI ${spec.spi} with -R: below 256 only ${IPCOMP_CPI_DEFLATE} (deflate's well-known CPI) fits`;
+  }
+  if (spec.enc !== undefined || spec.auth !== undefined || spec.encKey?.length || spec.authKey?.length) return 'IPComp takes no encryption or authentication';
+  if (spec.esn) return 'IPComp has no sequence numbers (no ESN)';
+  return null;
 }
 
 /** Mature before dying, then newest. */

@@ -30,6 +30,13 @@ export function ipsecCounters() {
     inDummy: 'inbound dummy packets (next header 59) discarded',
     inEsp: 'inbound ESP packets processed',
     inAh: 'inbound AH packets processed',
+    inIpcomp: 'inbound IPComp packets decompressed',
+    inIpcompBadData: 'inbound IPComp packets with corrupt or truncated compressed data',
+    inIpcompTooBig: 'inbound IPComp packets that would decompress past 65,535 bytes',
+    inIpcompNested: 'inbound IPComp packets carrying IPComp again',
+    inEcnDrop: 'inbound tunnel packets dropped: outer CE, inner Not-ECT (RFC 6040 §4.2)',
+    inEcnCe: 'inbound tunnel packets whose inner header took CE from the outer',
+    inEcnAnomaly: 'inbound tunnel packets with an ECN combination RFC 6040 calls unexpected',
     outSuccess: 'outbound packets processed successfully',
     outDiscard: 'outbound packets dropped by a discard policy',
     outNoSa: 'outbound packets with no SA available',
@@ -40,6 +47,9 @@ export function ipsecCounters() {
     outTooBig: 'outbound packets dropped: larger than 65,535 bytes after encapsulation',
     outEsp: 'outbound ESP packets',
     outAh: 'outbound AH packets',
+    outIpcomp: 'outbound packets compressed with IPComp',
+    outIpcompSmall: 'outbound packets sent uncompressed: shorter than 90 bytes',
+    outIpcompIncompressible: 'outbound packets sent uncompressed: compression would not shrink them',
     outBypass: 'outbound packets sent in the clear under a policy (none, or use without an SA)',
   });
 }

@@ -51,8 +51,13 @@ test('outputSas: bundles in request order; tunnel endpoints for the tunnel and f
   bound.state = 'dead';
   t.deepEqual(unwrap(x.outputSas(p1, A, B)), [espT, ahT]);
   t.deepEqual(x.outputSas(p3, A, B), { ok: false, error: 'outNoSa' });
-  const p4 = x.policy('out', flow(), { kind: 'ipsec', requests: ['ipcomp/transport//require', 'esp/transport//require'] });
-  t.deepEqual(unwrap(x.outputSas(p4, A, B)), [espT], 'IPComp is skipped for now');
+  const p4 = x.policy('out', flow(), { kind: 'ipsec', requests: ['ipcomp/transport//use', 'esp/transport//require'] });
+  t.deepEqual(unwrap(x.outputSas(p4, A, B)), [espT], 'IPComp (use) without an SA: skipped');
+  const p5 = x.policy('out', flow(), { kind: 'ipsec', requests: ['ipcomp/transport//require', 'esp/transport//require'] });
+  t.deepEqual(x.outputSas(p5, A, B), { ok: false, error: 'outNoSa' }, 'IPComp required without an SA');
+  const ipc = unwrap(x.sad.add({ spi: 0x2000, proto: 'ipcomp', src: A, dst: B, calg: 'deflate' }));
+  t.deepEqual(unwrap(x.outputSas(p4, A, B)), [ipc, espT], 'IPComp first (innermost), then ESP');
+  t.deepEqual(unwrap(x.outputSas(p5, A, B)), [ipc, espT]);
 });
 
 test('inputAllowed counts policy violations and discards', (t) => {

@@ -26,6 +26,12 @@ test('sysctl with no name (or -a) prints every oid as "name: value", sorted', as
     'net.inet6.ip6.optimistic_dad: 0',
     'net.inet6.ip6.pmtu_entries: 0',
     'net.inet6.ip6.use_tempaddr: 0',
+    'net.inet6.ipsec6.ah_net_deflev: use',
+    'net.inet6.ipsec6.ah_trans_deflev: use',
+    'net.inet6.ipsec6.def_policy: none',
+    'net.inet6.ipsec6.ecn: allowed',
+    'net.inet6.ipsec6.esp_net_deflev: use',
+    'net.inet6.ipsec6.esp_trans_deflev: use',
   ]);
   const all = await run(['sysctl', '-a', '--ctl', r.path]);
   t.deepEqual(all.io.lines, io.lines);
