@@ -29,6 +29,8 @@ export function tcpCounters() {
     sndRexmitPack: 'segments retransmitted',
     sndAcks: 'ACK-only segments sent',
     sndDelAcks: 'delayed ACKs sent',
+    rcvBufGrown: 'receive buffers grown by autotuning',
+    sndBufGrown: 'send buffers grown by autotuning',
     sndStretchAcks: 'ACKs sent at the end of a receive burst (one for its data)',
     sndChallengeAcks: 'challenge ACKs sent (RFC 5961)',
     sndRst: 'RSTs sent',

@@ -38,9 +38,11 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   keepCnt: 8,
   finWait2Ms: 60_000,
   cc: 'cubic',
-  rcvBuf: 1 << 20,
-  sndBuf: 1 << 20,
+  rcvBuf: 128 << 10,
+  sndBuf: 256 << 10,
   maxRcvBuf: 4 << 20,
+  maxSndBuf: 4 << 20,
+  autotune: true,
   timestamps: true,
   sack: true,
 };
