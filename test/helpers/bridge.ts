@@ -8,17 +8,20 @@
  * with the test: the stacks close their TAPs, the namespace (bridge and
  * TAPs inside it) is deleted, the capture process is killed.
  *
- * `capture()` records the bridge with dumpcap (tshark's capture engine): the
- * bridge device is put in promiscuous mode by the capture, so it sees the
- * frames it forwards between ports, not only those addressed to it.
+ * `capture()` records the bridge with tcpdump (decode the file with tshark):
+ * the capture puts the bridge device in promiscuous mode, so it sees the
+ * frames the bridge forwards between ports, not only those addressed to it.
+ * The capture is synchronised at both ends with a marker frame (see there),
+ * so that nothing sent between start() and stop() is missed.
  */
 import type { ExecutionContext } from 'ava';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { in6 } from '../../src/ip6/addr.ts';
+import { IN6_IFF } from '../../src/ip6/ifaddr.ts';
 import type { EtherIf } from '../../src/link/ethernet.ts';
 import { TapDriver } from '../../src/link/tapdriver.ts';
 import { Stack, type StackOptions } from '../../src/stack.ts';
@@ -26,11 +29,14 @@ import { type Netns, createNetns, uniqueIfName, waitFor } from './netns.ts';
 
 const execFileP = promisify(execFile);
 const ALL_NODES = in6('ff02::1');
+let syncs = 0;
 
 export interface BridgedHost {
   stack: Stack;
   ifp: EtherIf;
   tapName: string;
+  /** The stack's link-local address on its TAP (DAD done). */
+  ll: Uint8Array;
 }
 
 export interface BridgeRig {
@@ -38,7 +44,7 @@ export interface BridgeRig {
   hosts: BridgedHost[];
   /** The bridge's name inside the namespace. */
   bridge: string;
-  /** Starts dumpcap on the bridge; resolves once it captures. `stop()` ends it and gives the pcap's path. */
+  /** Starts tcpdump on the bridge; resolves once it captures. `stop()` ends it and gives the pcap's path. */
   capture(): Promise<{ stop(): Promise<string> }>;
 }
 
@@ -56,7 +62,7 @@ export async function bridgeRig(t: ExecutionContext, o: { hosts?: number; stack?
     await execFileP('ip', ['link', 'set', tapName, 'netns', ns.name]);
     await ns.exec(['ip', 'link', 'set', tapName, 'master', bridge]);
     await ns.exec(['ip', 'link', 'set', tapName, 'up']);
-    hosts.push({ stack, ifp, tapName });
+    hosts.push({ stack, ifp, tapName, ll: new Uint8Array(16) });
   }
   await ns.exec(['ip', 'link', 'set', bridge, 'up']);
   // Forward delay 0: the ports forward at once; wait until the bridge says so for each.
@@ -66,34 +72,47 @@ export async function bridgeRig(t: ExecutionContext, o: { hosts?: number; stack?
     return hosts.every((h) => ports.some((p) => p.ifname === h.tapName && p.state === 'forwarding')) ? true : undefined;
   });
   for (const h of hosts) h.stack.up(h.ifp);
+  // Link-local addresses past DAD: the capture markers are sent from them (a tentative one would
+  // leave source selection to pick whatever global address the test adds later).
+  for (const h of hosts) {
+    const st = h.stack.ip6.if6Of(h.ifp)!;
+    h.ll = (await waitFor(`${h.tapName}'s link-local address to pass DAD`, () => st.addrs.find((a) => a.addr[0] === 0xfe && (a.addr[1]! & 0xc0) === 0x80 && !(a.flags & IN6_IFF.TENTATIVE)), 10_000)).addr;
+  }
 
   const capture = async (): Promise<{ stop(): Promise<string> }> => {
     const dir = mkdtempSync(join(tmpdir(), 'tap6-bridge-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, 'bridge.pcapng');
-    // Without -q dumpcap reports its packet count on stderr as it goes: poke the link (an echo
-    // request to all nodes from the first stack) until a packet is counted, so that the
-    // capture is known to be live before the caller's traffic starts.
-    const c: ChildProcess = ns.spawn(['dumpcap', '-i', bridge, '-w', file]);
+    const file = join(dir, 'bridge.pcap');
+    // Immediate mode (no TPACKET_V3 block timeout) and -U (each packet written at once): a
+    // frame on the bridge is in the file soon after. Both ends are synchronised on a marker:
+    // an echo request to all nodes from the first stack's link-local address carrying a unique text, sent until it
+    // is in the file. Frames are captured in order, so once the closing marker is in the file
+    // everything sent before it is too.
+    const c: ChildProcess = ns.spawn(['tcpdump', '-i', bridge, '--immediate-mode', '-U', '-s', '0', '-w', file]);
     let stderr = '';
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     c.stdout?.resume();
     const exited = new Promise<void>((res) => c.once('exit', () => res()));
     const h = hosts[0]!;
-    let seq = 0;
-    await waitFor(
-      `dumpcap to capture on ${bridge}`,
-      async () => {
-        if (c.exitCode !== null) throw new Error(`dumpcap exited (${c.exitCode}): ${stderr.trim()}`);
-        if (/Packets: [1-9]/.test(stderr)) return true;
-        if (stderr.includes('Capturing on')) await h.stack.ping({ dst: ALL_NODES, ifindex: h.ifp.index, seq: ++seq, timeoutMs: 100 }).catch(() => null);
-        return undefined;
-      },
-      20_000,
-      200,
-    );
+    const sync = async (what: string): Promise<void> => {
+      const mark = Buffer.from(`tap6-capture-sync-${what}-${++syncs}`);
+      let seq = 0;
+      await waitFor(
+        `the capture on ${bridge} to record its ${what} marker`,
+        async () => {
+          if (c.exitCode !== null) throw new Error(`tcpdump exited (${c.exitCode}): ${stderr.trim()}`);
+          if (existsSync(file) && readFileSync(file).includes(mark)) return true;
+          if (stderr.includes('listening on')) await h.stack.ping({ dst: ALL_NODES, src: h.ll, ifindex: h.ifp.index, seq: ++seq, data: mark, timeoutMs: 100 }).catch(() => null);
+          return undefined;
+        },
+        20_000,
+        100,
+      );
+    };
+    await sync('start');
     return {
       async stop() {
+        await sync('stop');
         c.kill('SIGINT');
         await exited;
         return file;
