@@ -29,6 +29,7 @@ export function tcpCounters() {
     sndRexmitPack: 'segments retransmitted',
     sndAcks: 'ACK-only segments sent',
     sndDelAcks: 'delayed ACKs sent',
+    pmtuNotified: 'connections told of a lower path MTU towards their destination or tunnel end',
     rcvBufGrown: 'receive buffers grown by autotuning',
     sndBufGrown: 'send buffers grown by autotuning',
     sndStretchAcks: 'ACKs sent at the end of a receive burst (one for its data)',
