@@ -957,7 +957,11 @@ export class TcpCb {
     }
     const wnd = this.rcvWindow();
     const scaled = syn ? Math.min(wnd, MAX_WIN) : Math.min(wnd >>> this.rcvWscale, MAX_WIN);
-    const seq = this.sndNxt;
+    // A segment without data carries the highest sequence number sent (RFC 9293's SND.NXT; ours is
+    // pulled back to retransmit, as BSD's). With the pulled-back value a peer that already has those
+    // bytes finds the ACK out of its window and drops it, ACK field and all: if both sides are
+    // retransmitting, neither hears the other's ACKs again (seen at 5% loss on the virtual link).
+    const seq = len === 0 && !syn && !fin ? this.sndMax : this.sndNxt;
     const isRexmit = seqLt(seq, this.sndMax);
     const ok = this.host.send(
       this,

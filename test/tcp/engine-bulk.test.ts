@@ -122,3 +122,15 @@ test('a clean link: 2 MiB each way without a single retransmission', async (t) =
   t.is(cb.sndBytes, 2 * MiB);
   t.is(ca.rcvBytes, 2 * MiB);
 });
+
+test('5% loss both ways, both sides sending: no deadlock when both retransmit (pure ACKs carry SND.MAX, not the pulled-back SND.NXT)', async (t) => {
+  // Seeds that deadlocked when a pure ACK carried the rewound SND.NXT: each side had the other's
+  // retransmitted bytes already, found the other's ACKs out of window and dropped them.
+  for (const seed of [7, 9, 11]) {
+    const r = await bulk({ faults: { loss: 0.05, reorder: 0.01 }, size: MiB, seed, tcp: { rcvBuf: 128 << 10 } });
+    t.deepEqual(r.errors, []);
+    t.true(r.atServer.ended && r.atClient.ended, `seed ${seed}: finished in ${r.ms} virtual ms`);
+    t.is(r.atServer.hash.digest('hex'), sha(r.up));
+    t.is(r.atClient.hash.digest('hex'), sha(r.down));
+  }
+});
