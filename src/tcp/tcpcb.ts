@@ -96,6 +96,8 @@ export interface TcpConfig {
 }
 
 const MAX_WIN = 0xffff;
+/** Retransmissions remembered for D-SACK matching. */
+const REXMIT_LOG = 32;
 
 export class TcpCb {
   state: TcpState = 'CLOSED';
@@ -135,6 +137,10 @@ export class TcpCb {
   lastAckSent = 0;
   sackOk = false;
   wantWscale = true;
+  /** Recent retransmissions [seq, end) pairs, flat, oldest first (bounded): what a D-SACK can prove spurious. */
+  private rexmitLog: number[] = [];
+  /** Duplicate data to report in the next ACK's first SACK block (RFC 2883 D-SACK), once. */
+  private dsack: [number, number] | null = null;
 
   readonly snd: SendBuffer;
   finQueued = false;
@@ -411,7 +417,13 @@ export class TcpCb {
         return;
       }
       c.rcvOutOfWindow++;
-      if (segLen > 0 && seqLt(seg.seq, this.rcvNxt)) c.rcvDupBytes += dataLen;
+      if (segLen > 0 && seqLt(seg.seq, this.rcvNxt)) {
+        c.rcvDupBytes += dataLen;
+        if (dataLen > 0) {
+          const end = seqAdd(seg.seq, dataLen);
+          this.noteDsack(seg.seq, seqLt(end, this.rcvNxt) ? end : this.rcvNxt);
+        }
+      }
       // TIME-WAIT (§3.10.7.4, eighth): a retransmitted FIN is acknowledged and restarts the 2·MSL timeout.
       if (this.state === 'TIME_WAIT' && f & TH_FIN) this.enterTimeWait();
       this.ackNow = true;
@@ -452,6 +464,7 @@ export class TcpCb {
     if (before > 0) {
       const k = Math.min(before, len);
       c.rcvDupBytes += k;
+      if (k > 0) this.noteDsack(seq, seqAdd(seq, k));
       off += k;
       len -= k;
       seq = seqAdd(seq, k);
@@ -590,7 +603,13 @@ export class TcpCb {
     }
     const now = this.host.now();
     const newWnd = seg.window << this.sndWscale;
-    const newlySacked = this.sb && seg.options.sack ? this.sb.update(seqMax(ack, this.sndUna), seg.options.sack) : 0;
+    let blocks = seg.options.sack;
+    let dsack: readonly [number, number] | null = null;
+    if (blocks && blocks.length > 0 && this.sackOk) {
+      dsack = this.takeDsack(blocks, ack);
+      if (dsack) blocks = blocks.slice(1);
+    }
+    const newlySacked = this.sb && blocks ? this.sb.update(seqMax(ack, this.sndUna), blocks) : 0;
     if (seqGt(ack, this.sndUna)) {
       const acked = seqDiff(ack, this.sndUna);
       // RTT: timestamps when both sides use them, else the timed segment (Karn: never a retransmission).
@@ -631,8 +650,8 @@ export class TcpCb {
       if (dataAcked > 0) this.owner?.writable();
       if (finAcked) this.ourFinAcked();
       if (this.state === 'CLOSED') return false;
-    } else if (ack === this.sndUna && dataLen === 0 && newWnd > 0 && (newWnd === this.sndWnd || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
-      // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information).
+    } else if (ack === this.sndUna && dataLen === 0 && newWnd > 0 && ((newWnd === this.sndWnd && !dsack) || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
+      // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information; a D-SACK alone is none).
       this.dupAcks++;
       const lost = this.sb !== null && this.sb.isLost(this.sndUna);
       if (!this.inRecovery && (this.dupAcks >= 3 || lost)) {
@@ -676,6 +695,29 @@ export class TcpCb {
     return true;
   }
 
+  /**
+   * RFC 2883 §4: the first SACK block is a D-SACK when it lies below the
+   * cumulative ACK or inside the second block. It is then no SACK
+   * information (the scoreboard never sees it). A D-SACK that matches one of
+   * our recent retransmissions shows it was unnecessary (counted; no undo).
+   */
+  private takeDsack(blocks: readonly (readonly [number, number])[], ack: number): readonly [number, number] | null {
+    const [l, r] = blocks[0]!;
+    const second = blocks[1];
+    if (!(seqLt(l, ack) || (second && seqGeq(l, second[0]) && seqLeq(r, second[1])))) return null;
+    if (!seqLt(l, r)) return null;
+    this.stats.rcvDsacks++;
+    const log = this.rexmitLog;
+    for (let i = 0; i < log.length; i += 2) {
+      if (seqLt(l, log[i + 1]!) && seqGt(r, log[i]!)) {
+        this.stats.spuriousRexmits++;
+        log.splice(i, 2);
+        break;
+      }
+    }
+    return blocks[0]!;
+  }
+
   private ourFinAcked(): void {
     // Nothing left to send: without this, output() would take the FIN as still queued and send another.
     this.finQueued = false;
@@ -707,6 +749,7 @@ export class TcpCb {
       let gotFin = fin;
       if (!this.reass.isEmpty) {
         const t = this.reass.take(this.rcvNxt);
+        if (this.reass.lastDup) this.noteDsack(this.reass.lastDup[0], this.reass.lastDup[1]);
         for (const ch of t.chunks) this.deliver(ch);
         this.rcvNxt = seqAdd(this.rcvNxt, t.bytes);
         gotFin = gotFin || t.fin;
@@ -717,10 +760,26 @@ export class TcpCb {
     } else {
       // Out of order: queue it and send a duplicate ACK with SACK blocks at once.
       const r = this.reass.insert(seq, payload, fin);
-      if (r.ok) c.rcvOooSegs++;
-      else c.rcvOooFull++;
+      if (r.ok) {
+        c.rcvOooSegs++;
+        if (this.reass.lastDup) this.noteDsack(this.reass.lastDup[0], this.reass.lastDup[1]);
+      } else c.rcvOooFull++;
       this.ackNow = true;
     }
+  }
+
+  /**
+   * RFC 2883: duplicate data [l, r) arrived; the next ACK reports it first,
+   * at once. One range per ACK: a later duplicate before it goes replaces it
+   * (Linux extends a contiguous one; RFC 2883 §4 asks only for the latest).
+   */
+  private noteDsack(l: number, r: number): void {
+    if (!this.sackOk || !seqLt(l, r)) return;
+    const d = this.dsack;
+    if (d && d[1] === l) d[1] = r;
+    else if (d && r === d[0]) d[0] = l;
+    else this.dsack = [l, r];
+    this.ackNow = true;
   }
 
   private deliver(chunk: Uint8Array): void {
@@ -890,7 +949,16 @@ export class TcpCb {
       if (this.state === 'SYN_RECEIVED' && this.sndWscale === 0 && this.rcvWscale === 0) delete opts.wscale;
     } else {
       if (this.tsOk) opts.ts = { val: this.tsNow(), ecr: this.tsRecent };
-      if (this.sackOk && !this.reass.isEmpty) opts.sack = this.reass.sackBlocks(this.tsOk ? 3 : 4);
+      if (this.sackOk) {
+        const max = this.tsOk ? 3 : 4;
+        const d = this.dsack;
+        if (d) {
+          // RFC 2883 §4: the D-SACK block first, then the usual blocks (a block containing it next, as the most recent).
+          opts.sack = [d, ...(this.reass.isEmpty ? [] : this.reass.sackBlocks(max - 1))];
+          this.dsack = null;
+          this.stats.sndDsacks++;
+        } else if (!this.reass.isEmpty) opts.sack = this.reass.sackBlocks(max);
+      }
     }
     const wnd = this.rcvWindow();
     const scaled = syn ? Math.min(wnd, MAX_WIN) : Math.min(wnd >>> this.rcvWscale, MAX_WIN);
@@ -910,6 +978,10 @@ export class TcpCb {
         if (isRexmit) {
           s.sndRexmitBytes += len;
           s.sndRexmitPack++;
+          if (this.sackOk) {
+            if (this.rexmitLog.length >= 2 * REXMIT_LOG) this.rexmitLog.splice(0, 2);
+            this.rexmitLog.push(seq, seqAdd(seq, len));
+          }
         } else s.sndBytes += len;
       } else if (!syn && !fin) s.sndAcks++;
     } else s.sndErrors++;
