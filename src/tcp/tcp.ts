@@ -43,6 +43,8 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   maxRcvBuf: 4 << 20,
   timestamps: true,
   sack: true,
+  rack: true,
+  orphanRetries: 8,
 };
 
 /** What a listener tells its server. */

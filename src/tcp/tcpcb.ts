@@ -15,6 +15,7 @@
  */
 import type { Timer } from '../core/clock.ts';
 import { type CongestionControl, createCc } from './cc.ts';
+import { Rack } from './rack.ts';
 import { ReassQueue } from './reass.ts';
 import { RttEstimator } from './rtt.ts';
 import { SackScoreboard } from './sack.ts';
@@ -93,9 +94,21 @@ export interface TcpConfig {
   maxRcvBuf: number;
   timestamps: boolean;
   sack: boolean;
+  /**
+   * RACK-TLP loss detection (RFC 8985) when SACK is negotiated (default on);
+   * off, SACK connections use RFC 6675's DupThresh and IsLost() alone.
+   */
+  rack: boolean;
+  /**
+   * Zero-window probes an orphaned connection (application gone) sends before
+   * giving up, answered or not (Linux's tcp_orphan_retries, whose 0 means 8).
+   */
+  orphanRetries: number;
 }
 
 const MAX_WIN = 0xffff;
+/** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK a lone segment's probe waits for. */
+const WC_DELACK_MS = 200;
 /** Retransmissions remembered for D-SACK matching. */
 const REXMIT_LOG = 32;
 
@@ -149,8 +162,24 @@ export class TcpCb {
   cc: CongestionControl;
   dupAcks = 0;
   inRecovery = false;
-  /** RFC 6675 scoreboard, when SACK was negotiated. */
+  /** RFC 6675 scoreboard, when SACK was negotiated and RACK is off. */
   sb: SackScoreboard | null = null;
+  /** RACK-TLP (RFC 8985): per-segment records and loss detection, when SACK was negotiated and RACK is on. */
+  rack: Rack | null = null;
+  /** After an RTO with RACK: lost records are resent in slow start until SND.MAX at the timeout is acknowledged. */
+  inRtoRecovery = false;
+  private rtoRecover = 0;
+  /** TLP.end_seq (RFC 8985 §7): SND.NXT after the outstanding probe, or null. */
+  tlpEndSeq: number | null = null;
+  private tlpIsRetrans = false;
+  private sendingProbe = false;
+  /** When the PTO is due (0: not scheduled); the timer may be armed earlier and re-arms itself. */
+  private tlpAt = 0;
+  private tlpTimerAt = 0;
+  private tlpTimer: Timer | null = null;
+  private reoTimer: Timer | null = null;
+  private reoAt = 0;
+  private rexmtAt = 0;
   recover = 0;
   /** Non-timestamp RTT timing (Karn): the sequence timed and when. */
   private timing: { seq: number; at: number } | null = null;
@@ -232,7 +261,8 @@ export class TcpCb {
     const optLen = this.tsOk ? 12 : 0;
     this.mss = Math.max(64, Math.min(peerMss, pathMtu - 60) - optLen);
     this.cc = createCc(this.host.config.cc, this.mss);
-    this.sb = this.sackOk ? new SackScoreboard({ smss: this.mss, iss: this.iss }) : null;
+    this.rack = this.sackOk && this.host.config.rack ? new Rack() : null;
+    this.sb = this.sackOk && !this.rack ? new SackScoreboard({ smss: this.mss, iss: this.iss }) : null;
   }
 
   // ---- opening ---------------------------------------------------------------
@@ -609,15 +639,27 @@ export class TcpCb {
       dsack = this.takeDsack(blocks, ack);
       if (dsack) blocks = blocks.slice(1);
     }
-    const newlySacked = this.sb && blocks ? this.sb.update(seqMax(ack, this.sndUna), blocks) : 0;
+    const rk = this.rack;
+    let newlySacked = 0;
+    if (rk) {
+      if (dsack) rk.onDsack(this.sndMax);
+      const ts = this.tsOk ? seg.options.ts : undefined;
+      const echoBefore = (xmitTs: number) => ts !== undefined && ts.ecr !== 0 && seqLt(ts.ecr, (Math.floor(xmitTs) + this.tsOffset) >>> 0);
+      newlySacked = rk.onAck(seqMax(ack, this.sndUna), blocks ?? [], now, echoBefore);
+    } else if (this.sb && blocks) newlySacked = this.sb.update(seqMax(ack, this.sndUna), blocks);
+    const advanced = seqGt(ack, this.sndUna);
     if (seqGt(ack, this.sndUna)) {
       const acked = seqDiff(ack, this.sndUna);
       // RTT: timestamps when both sides use them, else the timed segment (Karn: never a retransmission).
       if (this.tsOk && seg.options.ts && seg.options.ts.ecr !== 0) {
         const r = this.tsNow() - seg.options.ts.ecr;
-        if (r >= 0 && r < 600_000) this.rtt.sample(Math.max(r, 1));
+        if (r >= 0 && r < 600_000) {
+          this.rtt.sample(Math.max(r, 1));
+          rk?.noteRtt(Math.max(r, 1), now);
+        }
       } else if (this.timing && seqGt(ack, this.timing.seq)) {
         this.rtt.sample(now - this.timing.at);
+        rk?.noteRtt(now - this.timing.at, now);
         this.timing = null;
       }
       // Bytes of data acknowledged (the SYN and FIN take a sequence number but no buffer space).
@@ -634,6 +676,9 @@ export class TcpCb {
         if (seqGeq(ack, this.recover)) {
           this.inRecovery = false;
           this.cc.onExitRecovery();
+          rk?.onRecoveryExit();
+        } else if (rk) {
+          // RACK: detection and sending follow below, once the window is updated.
         } else if (this.sb) {
           this.sackRecover();
         } else {
@@ -643,6 +688,10 @@ export class TcpCb {
         }
       } else {
         this.cc.onAck(Math.max(0, dataAcked), this.rtt.srtt ?? 0, now, false);
+      }
+      if (this.inRtoRecovery && seqGeq(ack, this.rtoRecover)) {
+        this.inRtoRecovery = false;
+        rk?.onRecoveryExit();
       }
       this.dupAcks = 0;
       if (this.sndUna === this.sndMax) this.cancelRexmt();
@@ -654,7 +703,8 @@ export class TcpCb {
       // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information; a D-SACK alone is none).
       this.dupAcks++;
       const lost = this.sb !== null && this.sb.isLost(this.sndUna);
-      if (!this.inRecovery && (this.dupAcks >= 3 || lost)) {
+      // With RACK, its detection below replaces DupThresh (RFC 8985).
+      if (!rk && !this.inRecovery && (this.dupAcks >= 3 || lost)) {
         this.stats.fastRexmits++;
         this.stats.recoveries++;
         this.inRecovery = true;
@@ -671,7 +721,7 @@ export class TcpCb {
           this.cc.cwnd = this.cc.ssthresh + 3 * this.mss;
           this.retransmitHead();
         }
-      } else if (this.inRecovery) {
+      } else if (this.inRecovery && !rk) {
         if (this.sb) this.sackRecover();
         else {
           this.cc.cwnd += this.mss;
@@ -692,7 +742,180 @@ export class TcpCb {
         this.persistBackoff = 0;
       }
     }
+    if (rk && this.state !== 'CLOSED') {
+      this.tlpOnAck(ack, dsack, now);
+      this.rackDetect();
+      if (advanced) this.schedulePto();
+    }
     return true;
+  }
+
+  // ---- RACK-TLP (RFC 8985) ------------------------------------------------------------
+
+  /**
+   * §6.2 step 5 and §6.3: mark what RACK finds lost, arm the reordering
+   * timer for what is not overdue yet, enter recovery on a new loss (once per
+   * episode, as RFC 6675 would on DupThresh), and send while pipe < cwnd.
+   */
+  private rackDetect(): void {
+    const rk = this.rack!;
+    const now = this.host.now();
+    const srtt = this.rtt.srtt ?? this.rtt.rto;
+    const { lost, timeout } = rk.detectLoss(now, rk.reoWnd(this.inRecovery || this.inRtoRecovery, srtt));
+    if (lost > 0) this.stats.rackLosses += lost;
+    if (timeout > 0) {
+      const at = now + Math.max(1, Math.ceil(timeout));
+      if (!this.reoTimer || this.reoAt > at) {
+        this.reoTimer?.cancel();
+        this.reoAt = at;
+        this.reoTimer = this.host.timer(at - now, () => {
+          this.reoTimer = null;
+          if (this.state === 'CLOSED' || !this.rack) return;
+          this.stats.rackReoTimeouts++;
+          this.rackDetect();
+        });
+      }
+    }
+    if (lost > 0 && !this.inRecovery && !this.inRtoRecovery && this.synchronized) this.enterRackRecovery(now);
+    else if (this.inRecovery || this.inRtoRecovery || rk.lostBytes > 0) this.rackRecover();
+  }
+
+  private enterRackRecovery(now: number): void {
+    const rk = this.rack!;
+    this.stats.fastRexmits++;
+    this.stats.recoveries++;
+    // The probe's feedback revealed the loss: recovered without waiting for the RTO.
+    if (this.tlpEndSeq !== null) this.stats.tlpRecoveries++;
+    this.tlpEndSeq = null;
+    this.tlpAt = 0;
+    this.inRecovery = true;
+    this.recover = this.sndMax;
+    this.cc.onEnterRecovery(now, this.flight);
+    this.timing = null;
+    // RFC 6675 §5 (4.3): the first loss goes at once, whatever pipe says.
+    const first = rk.firstLost();
+    if (first) this.rexmitRange(first.seq, first.end);
+    this.rackRecover();
+  }
+
+  /** While pipe < cwnd: lost records first (lowest first), then new data (RFC 6675 §5 (C) with RACK's marks). */
+  private rackRecover(): void {
+    const rk = this.rack!;
+    for (let guard = 0; guard < 256 && rk.pipe() < this.cc.cwnd; guard++) {
+      const s = rk.firstLost();
+      if (s) {
+        if (!this.rexmitRange(s.seq, s.end)) break;
+        continue;
+      }
+      if (!this.sendNew()) break;
+    }
+  }
+
+  /** Sends [seq, end) again, at most one MSS of it (with the FIN when the range ends with it). */
+  private rexmitRange(seq: number, end: number): boolean {
+    const fin = this.finQueued && this.finSent() && end === seqAdd(this.finSeq(), 1);
+    let len = seqDiff(end, seq) - (fin ? 1 : 0);
+    let sendFin = fin;
+    if (len > this.mss) {
+      len = this.mss;
+      sendFin = false;
+    }
+    const off = seqDiff(seq, this.dataStart());
+    if (off < 0 || len < 0 || off + len > this.snd.length || (len === 0 && !sendFin)) return false;
+    const saved = this.sndNxt;
+    this.sndNxt = seq;
+    this.sendSegment(off, len, false, sendFin);
+    if (seqGt(saved, this.sndNxt)) this.sndNxt = saved;
+    return true;
+  }
+
+  /** One segment of new data at SND.MAX if the peer's window and the send buffer allow (cwnd is the caller's). */
+  private sendNew(): boolean {
+    const off = seqDiff(this.sndMax, this.dataStart());
+    const avail = this.snd.length - off;
+    const len = Math.min(avail, this.mss, this.sndWnd - this.flight);
+    if (len <= 0) return false;
+    this.sndNxt = this.sndMax;
+    this.sendSegment(off, len, false, this.finQueued && off + len === this.snd.length);
+    return true;
+  }
+
+  /**
+   * §7.2: (re)schedule the probe timeout after new data goes out or an ACK
+   * advances SND.UNA, unless in recovery, with SACKed data outstanding
+   * (RACK watches those), or with a probe outstanding. PTO = 2·SRTT, plus
+   * WCDelAckT for a lone segment, never past the RTO.
+   */
+  private schedulePto(): void {
+    const rk = this.rack;
+    if (!rk || this.inRecovery || this.inRtoRecovery || this.tlpEndSeq !== null || rk.sackedBytes > 0 || this.sndUna === this.sndMax || !this.synchronized) return;
+    const srtt = this.rtt.srtt;
+    const now = this.host.now();
+    let pto = srtt === undefined ? 1000 : 2 * srtt + (this.flight <= this.mss ? WC_DELACK_MS : 0);
+    if (this.rexmtTimer && now + pto > this.rexmtAt) pto = this.rexmtAt - now;
+    if (pto < 1) return;
+    this.tlpAt = now + pto;
+    if (this.tlpTimer && this.tlpTimerAt <= this.tlpAt) return;
+    this.tlpTimer?.cancel();
+    this.armTlp(pto);
+  }
+
+  private armTlp(ms: number): void {
+    this.tlpTimerAt = this.host.now() + ms;
+    this.tlpTimer = this.host.timer(ms, () => {
+      this.tlpTimer = null;
+      if (this.tlpAt === 0 || this.state === 'CLOSED') return;
+      const left = this.tlpAt - this.host.now();
+      if (left > 0) return this.armTlp(left);
+      this.tlpAt = 0;
+      this.sendProbe();
+    });
+  }
+
+  /** §7.3: new data if the peer's window allows, else the last segment sent again; then the RTO is re-armed. */
+  private sendProbe(): void {
+    const rk = this.rack;
+    if (!rk || !this.synchronized || this.state === 'TIME_WAIT' || this.inRecovery || this.inRtoRecovery) return;
+    if (this.tlpEndSeq !== null || this.sndUna === this.sndMax || rk.sackedBytes > 0) return;
+    this.sendingProbe = true;
+    try {
+      if (this.sendNew()) this.tlpIsRetrans = false;
+      else {
+        const last = rk.last();
+        if (!last) return;
+        const fin = this.finQueued && this.finSent() && last.end === seqAdd(this.finSeq(), 1);
+        const back = this.mss + (fin ? 1 : 0);
+        const from = seqDiff(last.end, last.seq) > back ? seqAdd(last.end, -back) : last.seq;
+        if (!this.rexmitRange(from, last.end)) return;
+        this.tlpIsRetrans = true;
+      }
+    } finally {
+      this.sendingProbe = false;
+    }
+    this.stats.tlpProbes++;
+    this.tlpEndSeq = this.sndMax;
+    this.armRexmt(true);
+  }
+
+  /**
+   * §7.4: the ACK of a probe. A probe of new data needs nothing; a
+   * retransmitted probe that a D-SACK reports was redundant (no loss); an
+   * ACK beyond it without such a D-SACK means the probe repaired a loss:
+   * congestion control reduces once (as Linux's TLP recovery).
+   */
+  private tlpOnAck(ack: number, dsack: readonly [number, number] | null, now: number): void {
+    const end = this.tlpEndSeq;
+    if (end === null || seqLt(ack, end)) return;
+    if (!this.tlpIsRetrans || (dsack && seqLt(dsack[0], end) && seqGeq(dsack[1], seqAdd(end, -1)))) {
+      this.tlpEndSeq = null;
+      return;
+    }
+    if (seqGt(ack, end)) {
+      this.tlpEndSeq = null;
+      this.stats.tlpRecoveries++;
+      this.cc.onEnterRecovery(now, this.flight);
+      this.cc.onExitRecovery();
+    }
   }
 
   /**
@@ -993,6 +1216,10 @@ export class TcpCb {
     this.delAckTimer?.cancel();
     this.delAckTimer = null;
     if (len > 0 && this.sb) this.sb.sent(seq, len);
+    if (this.rack && !syn && (len > 0 || fin)) {
+      this.rack.onSend(seq, seqAdd(seq, len + (fin ? 1 : 0)), this.host.now());
+      if (!isRexmit && !this.sendingProbe) this.schedulePto();
+    }
     const used = len + (syn ? 1 : 0) + (fin ? 1 : 0);
     if (used > 0) {
       if (!this.timing && !isRexmit && !this.tsOk) this.timing = { seq, at: this.host.now() };
@@ -1014,6 +1241,7 @@ export class TcpCb {
   private armRexmt(restart: boolean): void {
     if (this.rexmtTimer && !restart) return;
     this.rexmtTimer?.cancel();
+    this.rexmtAt = this.host.now() + this.rtt.rto;
     this.rexmtTimer = this.host.timer(this.rtt.rto, () => this.rexmtTimeout());
   }
 
@@ -1048,6 +1276,19 @@ export class TcpCb {
     this.inRecovery = false;
     this.dupAcks = 0;
     this.sb?.onRto();
+    this.tlpEndSeq = null;
+    this.tlpAt = 0;
+    const rk = this.rack;
+    if (rk && this.synchronized && rk.count > 0) {
+      // RACK (RFC 8985 §6.3 with RFC 6675 §5.1): everything not SACKed is lost and goes again lowest first in slow
+      // start, SACKed data is not resent. A second timeout in a row forgets the SACKs (the receiver may have reneged).
+      rk.markAllLost(this.rexmits >= 2);
+      this.inRtoRecovery = true;
+      this.rtoRecover = this.sndMax;
+      this.rackRecover();
+      if (!this.rexmtTimer && this.sndUna !== this.sndMax) this.armRexmt(false);
+      return;
+    }
     this.sndNxt = this.sndUna;
     if (this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED') this.sndNxt = this.iss;
     this.output();
@@ -1169,8 +1410,10 @@ export class TcpCb {
       return;
     }
     this.state = 'CLOSED';
-    for (const t of [this.rexmtTimer, this.persistTimer, this.delAckTimer, this.keepTimer, this.waitTimer]) t?.cancel();
-    this.rexmtTimer = this.persistTimer = this.delAckTimer = this.keepTimer = this.waitTimer = null;
+    for (const t of [this.rexmtTimer, this.persistTimer, this.delAckTimer, this.keepTimer, this.waitTimer, this.tlpTimer, this.reoTimer]) t?.cancel();
+    this.rexmtTimer = this.persistTimer = this.delAckTimer = this.keepTimer = this.waitTimer = this.tlpTimer = this.reoTimer = null;
+    this.tlpAt = 0;
+    this.rack?.clear();
     this.snd.clear();
     this.reass.clear();
     this.host.release(this);

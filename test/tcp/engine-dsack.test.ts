@@ -109,8 +109,9 @@ test('D-SACK: none without SACK negotiated', async (t) => {
   t.is(c.sndDsacks, 0);
 });
 
-test('D-SACK received: not SACK information, not a duplicate ACK; a spurious retransmission is counted', async (t) => {
-  const { net, peer, sock, cb, c } = await open({ sackPermitted: true, mss: 1000 });
+for (const rack of [true, false]) test(`D-SACK received: not SACK information, not a duplicate ACK; a spurious retransmission is counted (rack ${rack})`, async (t) => {
+  const { net, peer, sock, cb, c } = await open({ sackPermitted: true, mss: 1000 }, { tcp: { rack } });
+  const sacked = () => (rack ? cb.rack!.sackedBytes : cb.sb!.sackedBytes);
   sock.write(bytes(1000));
   await pump(net.clock, 1);
   const [first] = peer.take();
@@ -129,7 +130,7 @@ test('D-SACK received: not SACK information, not a duplicate ACK; a spurious ret
   t.is(c.rcvDsacks, 1);
   t.is(c.spuriousRexmits, 1);
   t.is(cb.dupAcks, 0);
-  t.is(cb.sb!.sackedBytes, 0);
+  t.is(sacked(), 0);
   // A D-SACK inside the second block (a duplicate above SND.UNA) is not new SACK information either.
   sock.write(bytes(2000));
   await pump(net.clock, 1);
@@ -139,7 +140,7 @@ test('D-SACK received: not SACK information, not a duplicate ACK; a spurious ret
   const e1 = (s1 + 1000) >>> 0;
   peer.send({ options: { sack: [[s1, e1]] } });
   await pump(net.clock, 1);
-  t.is(cb.sb!.sackedBytes, 1000);
+  t.is(sacked(), 1000);
   t.is(cb.dupAcks, 1);
   peer.send({ options: { sack: [[s1, e1], [s1, e1]] } });
   await pump(net.clock, 1);
