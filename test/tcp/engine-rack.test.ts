@@ -7,9 +7,10 @@
  * with `rack: false` as well, to show the old behaviour it replaces.
  */
 import test from 'ava';
+import type { TcpConfig } from '../../src/tcp/tcpcb.ts';
 import { RAW_TEXT, RawPeer, type PeerOptions, type SegSeen, bytes, describe, pump, tcpNet } from '../helpers/tcp.ts';
 
-async function flight(n: number, o: PeerOptions = {}, tcp: Parameters<typeof tcpNet>[0]['tcp'] = {}, delayMs = 40) {
+async function flight(n: number, o: PeerOptions = {}, tcp: Partial<TcpConfig> = {}, delayMs = 40) {
   const net = tcpNet({ tcp });
   const h = net.hosts[0]!;
   const peer = new RawPeer(net, h, { mss: 1000, sackPermitted: true, ...o });
