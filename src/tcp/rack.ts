@@ -253,6 +253,26 @@ export class Rack {
     return null;
   }
 
+  /**
+   * The first run of records marked lost, as one range of at most `max`
+   * bytes past its start (consecutive lost records join, so that one
+   * segment can carry them again, whatever sizes they were sent with).
+   */
+  firstLostRange(max: number): [number, number] | null {
+    if (this.lostBytes <= 0) return null;
+    let i = this.head;
+    while (i < this.segs.length && !this.segs[i]!.lost) i++;
+    if (i >= this.segs.length) return null;
+    const seq = this.segs[i]!.seq;
+    let end = this.segs[i]!.end;
+    for (i++; i < this.segs.length && seqDiff(end, seq) < max; i++) {
+      const s = this.segs[i]!;
+      if (!s.lost || s.seq !== end) break;
+      end = s.end;
+    }
+    return [seq, end];
+  }
+
   /** RTO: every record not SACKed is lost; `forgetSack` also drops the SACK marks (the receiver may have reneged). */
   markAllLost(forgetSack: boolean): void {
     for (let i = this.head; i < this.segs.length; i++) {

@@ -793,8 +793,8 @@ export class TcpCb {
     this.cc.onEnterRecovery(now, this.flight);
     this.timing = null;
     // RFC 6675 §5 (4.3): the first loss goes at once, whatever pipe says.
-    const first = rk.firstLost();
-    if (first) this.rexmitRange(first.seq, first.end);
+    const first = rk.firstLostRange(this.mss);
+    if (first) this.rexmitRange(first[0], first[1]);
     this.rackRecover();
   }
 
@@ -802,9 +802,9 @@ export class TcpCb {
   private rackRecover(): void {
     const rk = this.rack!;
     for (let guard = 0; guard < 256 && rk.pipe() < this.cc.cwnd; guard++) {
-      const s = rk.firstLost();
-      if (s) {
-        if (!this.rexmitRange(s.seq, s.end)) break;
+      const r = rk.firstLostRange(this.mss);
+      if (r) {
+        if (!this.rexmitRange(r[0], r[1])) break;
         continue;
       }
       if (!this.sendNew()) break;
@@ -1388,7 +1388,18 @@ export class TcpCb {
     const mss = Math.max(64, Math.min(this.peerMss, mtu - 60) - optLen);
     if (mss >= this.mss) return;
     this.mss = mss;
+    // The congestion window keeps its size in segments (cc.ts setMss); the scoreboard's SMSS follows.
+    this.cc.setMss(mss);
+    if (this.sb) this.sb.smss = mss;
     this.stats.pmtuChanges++;
+    const rk = this.rack;
+    if (rk && this.synchronized && rk.count > 0) {
+      // As Linux's tcp_simple_retransmit: the records too large for the new size were dropped on the way; they
+      // are lost and go again, cut to the new MSS, while pipe < cwnd. Nothing else is resent and cwnd is not cut.
+      rk.markLostLongerThan(mss);
+      this.rackRecover();
+      return;
+    }
     if (this.sndUna !== this.sndMax) {
       this.sndNxt = this.sndUna;
       this.output();
