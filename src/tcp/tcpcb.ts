@@ -203,6 +203,10 @@ export class TcpCb {
   private keepTimer: Timer | null = null;
   private waitTimer: Timer | null = null;
   private persistBackoff = 0;
+  /** Zero-window probes sent since the last ACK from the peer (Linux's icsk_probes_out). */
+  persistProbesOut = 0;
+  /** Zero-window probes sent since the window closed. */
+  persistProbes = 0;
   /** The application closed its side and will read no more (FIN-WAIT-2 timer applies). */
   ownerGone = false;
 
@@ -633,6 +637,8 @@ export class TcpCb {
     }
     const now = this.host.now();
     const newWnd = seg.window << this.sndWscale;
+    // The peer is alive: zero-window probes are answered (RFC 9293 §3.8.6.1).
+    this.persistProbesOut = 0;
     let blocks = seg.options.sack;
     let dsack: readonly [number, number] | null = null;
     if (blocks && blocks.length > 0 && this.sackOk) {
@@ -740,6 +746,7 @@ export class TcpCb {
         this.persistTimer?.cancel();
         this.persistTimer = null;
         this.persistBackoff = 0;
+        this.persistProbes = 0;
       }
     }
     if (rk && this.state !== 'CLOSED') {
@@ -1335,6 +1342,23 @@ export class TcpCb {
       this.persistTimer = null;
       if (this.state === 'CLOSED' || this.sndWnd > 0) return;
       this.stats.persistTimeouts++;
+      // RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: a receiver may keep its window shut as long as it likes, so
+      // probes go on while they are answered; maxRexmits unanswered in a row mean the peer is gone (Linux's
+      // tcp_probe_timer). An orphan (nobody will ever write or read again) stops after orphanRetries probes,
+      // answered or not: it cannot wait forever for a window to open.
+      const c = this.host.config;
+      if (this.persistProbesOut >= c.maxRexmits || (this.ownerGone && this.persistProbes >= c.orphanRetries)) {
+        this.stats.persistDrops++;
+        this.stats.drops++;
+        this.sendRaw({ seq: this.sndNxt, ack: 0, flags: TH_RST });
+        this.stats.sndRst++;
+        const owner = this.owner;
+        this.closeNow(false);
+        owner?.error(this.softError ?? 'ETIMEDOUT');
+        return;
+      }
+      this.persistProbesOut++;
+      this.persistProbes++;
       this.stats.sndProbe++;
       this.persistBackoff = Math.min(this.persistBackoff + 1, 8);
       // A one-byte probe past the closed window (§3.8.6.1): always the first unacknowledged byte (a refused
