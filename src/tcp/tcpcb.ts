@@ -855,7 +855,8 @@ export class TcpCb {
    */
   private schedulePto(): void {
     const rk = this.rack;
-    if (!rk || this.inRecovery || this.inRtoRecovery || this.tlpEndSeq !== null || rk.sackedBytes > 0 || this.sndUna === this.sndMax || !this.synchronized) return;
+    // A shut window is the persist timer's (a probe there would start the RTO against a receiver that answers).
+    if (!rk || this.inRecovery || this.inRtoRecovery || this.tlpEndSeq !== null || rk.sackedBytes > 0 || this.sndUna === this.sndMax || !this.synchronized || this.sndWnd === 0) return;
     const srtt = this.rtt.srtt;
     const now = this.host.now();
     let pto = srtt === undefined ? 1000 : 2 * srtt + (this.flight <= this.mss ? WC_DELACK_MS : 0);
@@ -883,7 +884,7 @@ export class TcpCb {
   private sendProbe(): void {
     const rk = this.rack;
     if (!rk || !this.synchronized || this.state === 'TIME_WAIT' || this.inRecovery || this.inRtoRecovery) return;
-    if (this.tlpEndSeq !== null || this.sndUna === this.sndMax || rk.sackedBytes > 0) return;
+    if (this.tlpEndSeq !== null || this.sndUna === this.sndMax || rk.sackedBytes > 0 || this.sndWnd === 0 || this.persistTimer) return;
     this.sendingProbe = true;
     try {
       if (this.sendNew()) this.tlpIsRetrans = false;
@@ -1368,7 +1369,9 @@ export class TcpCb {
       if (this.snd.length > 0) {
         const saved = this.sndWnd;
         this.sndWnd = 1;
+        this.sendingProbe = true;
         this.sendSegment(0, 1, false, false);
+        this.sendingProbe = false;
         this.sndWnd = saved;
         this.sndNxt = this.sndUna;
         this.cancelRexmt();

@@ -84,8 +84,8 @@ async function probeFor(r: Awaited<ReturnType<typeof established>>, ms: number, 
   return { probes, rsts };
 }
 
-async function shutWindow(o: Parameters<typeof tcpNet>[0]) {
-  const r = await established({ mss: 1000 }, o);
+async function shutWindow(o: Parameters<typeof tcpNet>[0], p: PeerOptions = {}) {
+  const r = await established({ mss: 1000, ...p }, o);
   r.peer.send({ window: 0 });
   await pump(r.net.clock, 1);
   r.sock.write(bytes(3000, 1));
@@ -104,12 +104,14 @@ test('zero window: maxRexmits probes unanswered in a row drop the connection (ET
   t.is(r.h.s.tcp.connections().length, 0);
 });
 
-test('zero window: answered probes are never given up, whatever maxRexmits says; an answer resets the count', async (t) => {
-  const r = await shutWindow({ tcp: { maxRexmits: 3 } });
+for (const sack of [false, true]) test(`zero window: answered probes are never given up, whatever maxRexmits says; an answer resets the count (sack ${sack})`, async (t) => {
+  const r = await shutWindow({ tcp: { maxRexmits: 3 } }, { sackPermitted: sack });
+  t.is(r.cb.rack !== null, sack);
   const answered = await probeFor(r, 120_000, true);
   t.true(answered.probes.length > 6, `${answered.probes.length} probes`);
   t.is(r.cb.state, 'ESTABLISHED');
   t.is(r.cb.persistProbesOut, 0, 'every probe was answered');
+  t.like(r.h.s.tcp.stats.c, { rexmtTimeouts: 0, tlpProbes: 0 });
   // Now the peer goes silent: three more unanswered probes and it is over.
   const silent = await probeFor(r, 200_000, false);
   t.is(silent.probes.length, 3, 'three unanswered in a row');
