@@ -6,12 +6,14 @@
  * Implemented: the full state machine with simultaneous open and close and
  * TIME-WAIT (2·MSL); RFC 5961 RST/SYN/ACK validation with challenge ACKs;
  * window scaling and timestamps with PAWS (RFC 7323); SACK blocks sent for
- * out-of-order data (RFC 2018) and SACK information used in loss recovery;
- * RTO per RFC 6298 with Karn's rule; fast retransmit and NewReno recovery
- * (RFC 6582) with the congestion controller (CUBIC by default, RFC 9438);
- * delayed ACKs (at most every second full segment, 40 ms); Nagle with a
- * switch; zero-window probing; keepalive; MSS from the path MTU and PMTU
- * changes on live connections (RFC 8201).
+ * out-of-order data (RFC 2018), D-SACK for duplicates (RFC 2883), SACK
+ * information used in loss recovery: RACK-TLP (RFC 8985, rack.ts) or
+ * RFC 6675 alone; RTO per RFC 6298 with Karn's rule; fast retransmit and
+ * NewReno recovery without SACK (RFC 6582) with the congestion controller
+ * (CUBIC by default, RFC 9438); delayed ACKs (at most every second full
+ * segment, 40 ms); Nagle with a switch; zero-window probing with a give-up
+ * limit; keepalive; MSS from the path MTU and PMTU changes on live
+ * connections (RFC 8201).
  */
 import type { Timer } from '../core/clock.ts';
 import { type CongestionControl, createCc } from './cc.ts';
