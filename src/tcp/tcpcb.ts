@@ -820,13 +820,19 @@ export class TcpCb {
     }
   }
 
-  /** Sends [seq, end) again, at most one MSS of it (with the FIN when the range ends with it). */
+  /**
+   * Sends [seq, end) again, at most one MSS of it (with the FIN when the
+   * range ends with it), and never past the peer's window: a receiver whose
+   * buffer is full may drop a segment that overshoots it whole, its ACK
+   * included (Linux does), and both sides would then wait for each other.
+   */
   private rexmitRange(seq: number, end: number): boolean {
     const fin = this.finQueued && this.finSent() && end === seqAdd(this.finSeq(), 1);
     let len = seqDiff(end, seq) - (fin ? 1 : 0);
     let sendFin = fin;
-    if (len > this.mss) {
-      len = this.mss;
+    const room = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
+    if (len > Math.min(this.mss, room)) {
+      len = Math.max(0, Math.min(this.mss, room));
       sendFin = false;
     }
     const off = seqDiff(seq, this.dataStart());
@@ -1289,7 +1295,8 @@ export class TcpCb {
     this.tlpEndSeq = null;
     this.tlpAt = 0;
     const rk = this.rack;
-    if (rk && this.synchronized && rk.count > 0) {
+    // (A window shut with data outstanding goes the old way below, which leaves it to the persist timer.)
+    if (rk && this.synchronized && rk.count > 0 && this.sndWnd > 0) {
       // RACK (RFC 8985 §6.3 with RFC 6675 §5.1): everything not SACKed is lost and goes again lowest first in slow
       // start, SACKed data is not resent. A second timeout in a row forgets the SACKs (the receiver may have reneged).
       rk.markAllLost(this.rexmits >= 2);

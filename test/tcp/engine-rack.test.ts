@@ -181,3 +181,22 @@ test('a new-data probe: data held back by Nagle goes out as the probe', async (t
   t.deepEqual(seqsOf(peer.take()), [at(7), at(8), at(9)]);
   t.like(c, { tlpRecoveries: 1, rexmtTimeouts: 0 });
 });
+
+for (const rack of [true, false]) test(`retransmissions stay inside the peer's window, even when it is below one segment (rack ${rack})`, async (t) => {
+  const { net, peer, cb, c, at } = await flight(10, {}, { rack });
+  // 0..4 arrived; the receiver's buffer is nearly full: 600 bytes of room (as a kernel under memory pressure says).
+  peer.send({ ack: at(5), window: 600 });
+  await pump(net.clock, 1);
+  peer.take();
+  await pump(net.clock, cb.rtt.rto + 50, 5);
+  const rx = peer.take().filter((s) => s.data.length > 0);
+  t.true(rx.length >= 1, 'the RTO resends');
+  t.is(rx[0]!.seq, at(5));
+  t.is(rx[0]!.data.length, 600, 'cut to the window: a receiver may drop an overshooting segment whole, ACK included');
+  t.true(c.rexmtTimeouts >= 1);
+  // The window opens: the rest follows.
+  peer.send({ ack: (at(5) + 600) >>> 0, window: 65535 });
+  await pump(net.clock, 100, 5);
+  const more = peer.take().filter((s) => s.data.length > 0);
+  t.true(more.some((s) => s.seq === ((at(5) + 600) >>> 0)), more.map(describe).join(' | '));
+});
