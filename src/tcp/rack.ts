@@ -71,6 +71,8 @@ export class Rack {
   reoWndMult = 1;
   private reoWndPersist = 0;
   private dsackRound: number | null = null;
+  /** Scratch list of the records one ACK delivers. */
+  private readonly delivered: RackSeg[] = [];
 
   constructor(readonly maxSegs = 16384) {}
 
@@ -130,12 +132,14 @@ export class Rack {
 
   /**
    * An ACK: cumulative `una` and its SACK blocks (D-SACK removed). Runs §6.2
-   * steps 2 and 3 over what it newly delivers. `echoBefore(xmitTs)` says
-   * whether the ACK's TSecr predates a transmission (Karn, §6.2 step 2).
+   * steps 2 and 3 over what it newly delivers. `tsEcr` is the ACK's TSecr
+   * as a time on our clock (Infinity without one): a retransmission
+   * sent after it is not what the ACK acknowledges (Karn, §6.2 step 2).
    * Returns the bytes newly SACKed.
    */
-  onAck(una: number, blocks: readonly (readonly [number, number])[], now: number, echoBefore: (xmitTs: number) => boolean): number {
-    const delivered: RackSeg[] = [];
+  onAck(una: number, blocks: readonly (readonly [number, number])[], now: number, tsEcr = Infinity): number {
+    const delivered = this.delivered;
+    delivered.length = 0;
     // Cumulatively acknowledged records leave the list.
     while (this.head < this.segs.length) {
       const s = this.segs[this.head]!;
@@ -157,6 +161,7 @@ export class Rack {
     }
     this.compact();
     let newlySacked = 0;
+    const inOrder = delivered.length;
     for (const [l, r] of blocks) {
       if (!seqLt(l, r) || seqLeq(r, una)) continue;
       for (let i = this.find(l); i < this.segs.length; i++) {
@@ -180,7 +185,7 @@ export class Rack {
     // Step 2: the most recently sent of the delivered segments (Karn: a retransmission only when the ACK is surely for it).
     for (const s of delivered) {
       const rtt = now - s.xmitTs;
-      if (s.rexmit && (echoBefore(s.xmitTs) || rtt < this.minRtt)) continue;
+      if (s.rexmit && (Math.floor(s.xmitTs) > tsEcr || rtt < this.minRtt)) continue;
       if (sentAfter(s.xmitTs, s.end, this.xmitTs, this.endSeq)) {
         this.xmitTs = s.xmitTs;
         this.endSeq = s.end;
@@ -188,7 +193,8 @@ export class Rack {
       }
     }
     // Step 3: reordering: an original delivered below what was already delivered above it.
-    delivered.sort((a, b) => seqDiff(a.end, b.end));
+    // (The cumulatively acknowledged come in order; only SACKed ones need sorting in.)
+    if (delivered.length > inOrder) delivered.sort((a, b) => seqDiff(a.end, b.end));
     for (const s of delivered) {
       if (!this.fackSet || seqGt(s.end, this.fack)) {
         this.fack = s.end;

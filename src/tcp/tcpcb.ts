@@ -109,6 +109,7 @@ export interface TcpConfig {
 }
 
 const MAX_WIN = 0xffff;
+const NO_BLOCKS: readonly (readonly [number, number])[] = [];
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK a lone segment's probe waits for. */
 const WC_DELACK_MS = 200;
 /** Retransmissions remembered for D-SACK matching. */
@@ -651,9 +652,10 @@ export class TcpCb {
     let newlySacked = 0;
     if (rk) {
       if (dsack) rk.onDsack(this.sndMax);
+      // TSecr as a time on our clock (TSval = ms + tsOffset; the echo is at most a few minutes old).
       const ts = this.tsOk ? seg.options.ts : undefined;
-      const echoBefore = (xmitTs: number) => ts !== undefined && ts.ecr !== 0 && seqLt(ts.ecr, (Math.floor(xmitTs) + this.tsOffset) >>> 0);
-      newlySacked = rk.onAck(seqMax(ack, this.sndUna), blocks ?? [], now, echoBefore);
+      const ecrAt = ts && ts.ecr !== 0 ? Math.floor(now) - seqDiff(this.tsNow(), ts.ecr) : Infinity;
+      newlySacked = rk.onAck(seqMax(ack, this.sndUna), blocks ?? NO_BLOCKS, now, ecrAt);
     } else if (this.sb && blocks) newlySacked = this.sb.update(seqMax(ack, this.sndUna), blocks);
     const advanced = seqGt(ack, this.sndUna);
     if (seqGt(ack, this.sndUna)) {
