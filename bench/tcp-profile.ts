@@ -53,12 +53,19 @@ try {
     const c = rig.stack.net.connect({ host: `${rig.kll}%${rig.tapName}`, port: 9001 });
     await new Promise<void>((r, j) => { c.once('connect', () => r()); c.once('error', j); });
     const chunk = Buffer.alloc(65536, 7);
+    const samples: string[] = [];
+    const sampler = process.env.SAMPLE ? setInterval(() => {
+      const cb = rig.stack.tcp.connections()[0] as unknown as { cc: { cwnd: number }; sndWnd: number; snd: { limit: number; length: number }; sndNxt: number; sndUna: number } | undefined;
+      if (cb) samples.push(`cwnd=${cb.cc.cwnd} wnd=${cb.sndWnd} sndbuf=${cb.snd.limit}/${cb.snd.length} flight=${(cb.sndNxt - cb.sndUna) >>> 0}`);
+    }, 200) : null;
     const cu0 = process.cpuUsage(); const w0 = performance.now();
     let left = mb * 1048576;
     await new Promise<void>((resolve) => {
       const go = () => { while (left > 0) { left -= chunk.length; if (!c.write(chunk)) return void c.once('drain', go); } c.end(); c.once('close', () => resolve()); };
       go();
     });
+    if (sampler) clearInterval(sampler);
+    for (const x of samples) console.log(x);
     const cu = process.cpuUsage(cu0); const wall = performance.now() - w0;
     console.log(`our cpu user ${(cu.user / 1000 / wall * 100).toFixed(0)}% sys ${(cu.system / 1000 / wall * 100).toFixed(0)}% of ${wall.toFixed(0)} ms`);
     for (let i = 0; i < 200 && !out.includes('bytes'); i++) await sleep(20);

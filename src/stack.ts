@@ -52,8 +52,14 @@ export interface StackOptions {
   rtrLimits?: Partial<RtrLimits>;
   /** TCP tunables (buffers, timers, congestion control). */
   tcp?: Partial<TcpConfig>;
-  /** IPsec: crypto backend, table bounds, KAME defaults, and `defer` for asynchronous crypto. */
-  ipsec?: Omit<IpsecOptions, 'clock' | 'rng'> & AttachOptions;
+  /**
+   * IPsec: crypto backend, table bounds, KAME defaults, and `defer` for asynchronous crypto.
+   * `false` leaves IPsec out of the data path (`ip6.ipsec` null, no ESP/AH in the protocol
+   * switch: received ESP/AH is an unknown next header), as a build without it would be; for
+   * measuring what the hooks cost. The tables still exist, empty: setkey refuses to fill them,
+   * and per-socket policies are not enforced.
+   */
+  ipsec?: (Omit<IpsecOptions, 'clock' | 'rng'> & AttachOptions) | false;
 }
 
 export interface ScopedAddress {
@@ -81,6 +87,8 @@ export class Stack {
   readonly burst = new RxBurst();
   /** IPsec (RFC 4301): SPD, SAD and ipsecstat; `setkey` and the socket policies act on it. */
   readonly ipsec: Ipsec;
+  /** False when built with `ipsec: false`: the SPD and SAD are not consulted by the data path. */
+  readonly ipsecAttached: boolean;
   /** node:net-shaped API: `stack.net.createServer()`, `stack.net.connect({ host, port })`. */
   readonly net: ReturnType<typeof netApi>;
   /** node:dgram-shaped socket API: `stack.dgram.createSocket('udp6')`. */
@@ -99,9 +107,10 @@ export class Stack {
     this.ip6 = new Ip6({ clock: this.clock, rng: this.rng, log: this.log, ifs: this.ifs, lo: this.lo });
     this.ip6.preferTemporary = o.tempAddresses ?? false;
     this.icmp6 = new Icmp6(this.ip6);
-    const { defer, ...ipsecOpts } = o.ipsec ?? {};
+    const { defer, ...ipsecOpts } = o.ipsec || {};
     this.ipsec = new Ipsec({ ...ipsecOpts, clock: this.clock, rng: this.rng });
-    attachIpsec(this.ip6, this.ipsec, defer ? { defer } : {});
+    this.ipsecAttached = o.ipsec !== false;
+    if (this.ipsecAttached) attachIpsec(this.ip6, this.ipsec, defer ? { defer } : {});
     this.nd6 = new Nd6(this.ip6, this.icmp6);
     this.mld6 = new Mld6(this.ip6, this.icmp6);
     this.slaac = new Slaac(this.ip6, this.nd6.stats, {

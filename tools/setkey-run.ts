@@ -236,6 +236,10 @@ export function applySetkey(stack: Stack, text: string, firstLine = 1): SetkeyOu
   if (!p.ok) return { applied: 0, results: [], error: { line: shift(p.error.line), message: p.error.message } };
   const results: SetkeyResult[] = [];
   let applied = 0;
+  if (!stack.ipsecAttached) {
+    const c = p.value.cmds.find((x) => x.op === 'add' || x.op === 'spdadd');
+    if (c) return { applied, results, error: { line: shift(c.line), message: 'IPsec is not in this stack (built with ipsec: false)' } };
+  }
   for (const c of p.value.cmds) {
     try {
       const r = applyOne(stack, c);

@@ -63,8 +63,8 @@ export class ErrorDispatch {
       return;
     }
     const param = getU32(b, msg.off + 4);
-    if (msg.type === 2) this.packetTooBig(ctx, dst, param);
     const { proto, off } = upperLayer(q);
+    if (msg.type === 2) this.packetTooBig(ctx, dst, param, proto);
     const h = this.handlers[proto];
     if (!h) {
       c.errInNoHandler++;
@@ -74,13 +74,14 @@ export class ErrorDispatch {
     h({ type: msg.type, code: msg.code, param, from: ctx.src.slice(), zone: ctx.zone, quoted: q, src, dst, proto, upperOff: off });
   }
 
-  private packetTooBig(ctx: Ip6InputCtx, dst: Uint8Array, mtu: number): void {
+  private packetTooBig(ctx: Ip6InputCtx, dst: Uint8Array, mtu: number, proto: number): void {
     const zone = isLinkLocal(dst) || isMulticast(dst) ? ctx.zone : 0;
     const linkMtu = this.ip6.if6Of(ctx.ifp)?.mtu ?? ctx.ifp.mtu;
     const now = this.ip6.pmtu.update(dst, zone, mtu, linkMtu);
     if (now !== undefined) {
       this.stats.c.pmtuLowered++;
       this.ip6.log.log('info', 'icmp6', `path MTU to ${formatIn6(dst)} is now ${now}`);
+      for (const f of this.ip6.hooks.pmtuLowered) f(dst, zone, now, proto);
     }
   }
 }

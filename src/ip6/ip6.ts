@@ -45,6 +45,14 @@ export interface Ip6Hooks {
   ifUp: ((ifp: Ifnet) => void)[];
   /** DAD found an address duplicated (SLAAC retries with another identifier). */
   dadFailed: ((ia: In6Ifaddr) => void)[];
+  /**
+   * The path MTU towards `dst` went down (a Packet Too Big, whatever packet
+   * it quoted): transports re-size what they send there (BSD's
+   * pfctlinput(PRC_MSGSIZE); KAME's esp6_ctlinput for a quoted ESP packet,
+   * whose ports are encrypted). `quotedProto` is the upper-layer protocol of
+   * the quoted packet as far as it can be read (50 for ESP).
+   */
+  pmtuLowered: ((dst: Uint8Array, zone: number, mtu: number, quotedProto: number) => void)[];
 }
 
 export interface AddAddressOptions {
@@ -84,7 +92,7 @@ export class Ip6 {
   readonly stats: Ip6Stats = ip6Counters();
   readonly routes = new RouteTable6();
   readonly protosw: (Ip6Protocol | undefined)[] = new Array(256);
-  readonly hooks: Ip6Hooks = { addrAdded: [], addrRemoved: [], groupJoined: [], groupLeft: [], ifUp: [], dadFailed: [] };
+  readonly hooks: Ip6Hooks = { addrAdded: [], addrRemoved: [], groupJoined: [], groupLeft: [], ifUp: [], dadFailed: [], pmtuLowered: [] };
   readonly maxHeaders: number;
   readonly maxHeaderChain: number;
   readonly reass: Reassembly;

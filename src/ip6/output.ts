@@ -63,6 +63,11 @@ export interface Ip6OutputOpts {
   ipsecPolicy?: Ip6SocketPolicy;
 }
 
+/** Length of a Hop-by-Hop header carrying `n` bytes of options (padded to 8). */
+function hbhLen(n: number): number {
+  return Math.ceil((2 + n) / 8) * 8;
+}
+
 export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | null {
   const s = ip6.stats.c;
   let dst = o.dst;
@@ -174,7 +179,6 @@ export function ip6Output(ip6: Ip6, pkt: Pkt, o: Ip6OutputOpts): OutputError | n
     // option (RFC 2675) when the payload does not fit the 16-bit length.
     let nxt = o.nxt;
     let opts = o.hopOpts ?? null;
-    const hbhLen = (n: number) => Math.ceil((2 + n) / 8) * 8;
     jumbo = plen + (opts ? hbhLen(opts.length) : 0) > 0xffff;
     if (jumbo) {
       if (plen > 0xffffffff - 64) {

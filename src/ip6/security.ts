@@ -61,4 +61,10 @@ export interface Ip6Security {
    * MTU a transport sizes its segments by): 0 when nothing applies.
    */
   overhead(f: { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number }, sock?: Ip6SocketPolicy | null): number;
+  /**
+   * Where this flow's packets are really sent: the far end of the outermost
+   * tunnel its policy applies, or null (transport mode or no policy: the
+   * flow's own destination). Its path MTU bounds the flow's.
+   */
+  outerDst(f: { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number }, sock?: Ip6SocketPolicy | null): Uint8Array | null;
 }

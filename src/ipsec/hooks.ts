@@ -118,6 +118,20 @@ export class IpsecHooks implements Ip6Security {
     }
     return n;
   }
+
+  outerDst(f: { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number }, sock?: Ip6SocketPolicy | null): Uint8Array | null {
+    const k = this.flow;
+    k.src = f.src;
+    k.dst = f.dst;
+    k.proto = f.proto;
+    k.sport = f.sport;
+    k.dport = f.dport;
+    const p = this.spd.resolve('out', k, sock, false);
+    if (p.action !== 'ipsec') return null;
+    let d: Uint8Array | null = null;
+    for (const r of p.requests) if (r.mode === 'tunnel' && r.dst) d = r.dst;
+    return d;
+  }
 }
 
 export interface AttachOptions {

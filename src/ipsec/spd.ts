@@ -380,6 +380,8 @@ export class Spd {
         if (!q.ok) return q;
         requests.push(q.value);
       }
+      const o = checkOrder(requests);
+      if (!o.ok) return o;
     } else if (spec.requests?.length) return err(`a ${spec.action} policy takes no requests`);
     return ok({
       id,
@@ -464,7 +466,22 @@ export function parseSocketPolicy(requests: readonly string[]): Result<IpsecRequ
     if (!r.ok) return r;
     out.push(r.value);
   }
-  return ok(out);
+  const o = checkOrder(out);
+  return o.ok ? ok(out) : o;
+}
+
+/**
+ * Requests apply in list order, the first innermost. Compression must come
+ * before encryption (RFC 3173 §2: ciphertext does not compress), so IPComp
+ * may not follow ESP or AH.
+ */
+function checkOrder(requests: readonly IpsecRequest[]): Result<true, string> {
+  let protectedBy: string | null = null;
+  for (const r of requests) {
+    if (r.proto === 'ipcomp' && protectedBy) return err(`ipcomp must come before ${protectedBy} in the request list (compression before encryption, RFC 3173 §2)`);
+    if (r.proto !== 'ipcomp') protectedBy ??= r.proto;
+  }
+  return ok(true);
 }
 
 /**

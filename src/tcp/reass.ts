@@ -56,8 +56,8 @@ export interface Taken {
 }
 
 export class ReassQueue {
-  readonly maxBytes: number;
-  readonly maxSegments: number;
+  maxBytes: number;
+  maxSegments: number;
   /** Bytes queued. */
   bytes = 0;
   private segs: Seg[] = [];
@@ -69,6 +69,12 @@ export class ReassQueue {
    * D-SACK block reports (RFC 2883).
    */
   lastDup: [number, number] | null = null;
+
+  /** Raises (or lowers, for what comes next) the bounds: the receive buffer grew. */
+  setBounds(maxBytes: number, maxSegments: number): void {
+    this.maxBytes = maxBytes;
+    this.maxSegments = maxSegments;
+  }
 
   constructor(opts: ReassOptions = {}) {
     this.maxBytes = opts.maxBytes ?? 256 * 1024;

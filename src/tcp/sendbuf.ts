@@ -60,9 +60,11 @@ export class SendBuffer {
   }
 
   private grow(need: number): void {
-    let cap = this.buf.length;
+    // Doubling, not up to the limit: autotuning raises the limit a little at a time, and a ring
+    // sized to each new limit would be copied whole on nearly every write.
+    let cap = Math.max(1, this.buf.length);
     while (cap < need) cap *= 2;
-    const nb = new Uint8Array(Math.min(Math.max(cap, need), Math.max(this.limit, need)));
+    const nb = new Uint8Array(cap);
     this.copyOut(0, this.len, nb, 0);
     this.buf = nb;
     this.head = 0;

@@ -38,9 +38,11 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   keepCnt: 8,
   finWait2Ms: 60_000,
   cc: 'cubic',
-  rcvBuf: 1 << 20,
-  sndBuf: 1 << 20,
+  rcvBuf: 128 << 10,
+  sndBuf: 256 << 10,
   maxRcvBuf: 4 << 20,
+  maxSndBuf: 4 << 20,
+  autotune: true,
   timestamps: true,
   sack: true,
   rack: true,
@@ -131,6 +133,11 @@ export class Tcp6 implements TcpHost {
     this.cookies = new SynCookies({ rng: ip6.rng });
     ip6.registerProtocol(IPPROTO.TCP, { name: 'tcp', input: (ctx) => this.input(ctx) });
     icmp6.errors.on(IPPROTO.TCP, (e) => this.ctlinput(e));
+    // A quoted TCP segment comes to ctlinput, which checks its sequence number first (RFC 5927 §4.3);
+    // the rest (ESP, AH, IPComp, a tunnel's IPv6-in-IPv6: ports unreadable) through this hook.
+    ip6.hooks.pmtuLowered.push((dst, zone, _mtu, proto) => {
+      if (proto !== IPPROTO.TCP) this.pmtuLowered(dst, zone);
+    });
   }
 
   now(): number {
@@ -265,7 +272,8 @@ export class Tcp6 implements TcpHost {
     const cb = new TcpCb(this, src.slice(), lport, o.dst.slice(), o.port, needsZone(o.dst) ? o.zone : 0);
     this.insert(cb);
     if (o.ipsec) this.setIpsecPolicy(cb, o.ipsec);
-    const mtu = route.mtu - this.ipsecOverhead(src, lport, o.dst, o.port, o.ipsec);
+    const outer = this.ipsecOuterDst(src, lport, o.dst, o.port, o.ipsec);
+    const mtu = Math.min(route.mtu, outer ? this.routeMtu(outer, 0) : 65535) - this.ipsecOverhead(src, lport, o.dst, o.port, o.ipsec);
     cb.connect(this.isn.isn({ localAddr: src, localPort: lport, remoteAddr: o.dst, remotePort: o.port }), mtu);
     return cb;
   }
@@ -319,6 +327,40 @@ export class Tcp6 implements TcpHost {
     const sec = this.ip6.ipsec;
     if (sec === null || (!sec.spd.active && (pol === undefined || pol.kind !== 'ipsec'))) return false;
     return !sec.inputAllowed(ctx, IPPROTO.TCP, pol);
+  }
+
+  /**
+   * A Packet Too Big lowered the path MTU towards `dst` — maybe one quoting
+   * an ESP packet (whose ports are encrypted) or a tunnel's outer packet:
+   * every connection whose packets go there re-sizes its segments
+   * (pmtuChanged ignores a size that is not smaller).
+   */
+  private pmtuLowered(dst: Uint8Array, zone: number): void {
+    for (const list of this.conns.values()) {
+      for (const cb of list) {
+        if (cb.state === 'CLOSED' || cb.state === 'LISTEN' || cb.state === 'TIME_WAIT') continue;
+        const pol = this.ipsecPolicyOf(cb);
+        const outer = this.ipsecOuterDst(cb.laddr, cb.lport, cb.faddr, cb.fport, pol);
+        const to = outer ?? cb.faddr;
+        if (!in6Equal(to, 0, dst) || (needsZone(dst) && zone !== 0 && cb.zone !== zone)) continue;
+        const mtu = Math.min(this.routeMtu(cb.faddr, cb.zone), outer ? this.routeMtu(outer, 0) : 65535) - this.ipsecOverhead(cb.laddr, cb.lport, cb.faddr, cb.fport, pol);
+        this.stats.c.pmtuNotified++;
+        cb.pmtuChanged(mtu);
+      }
+    }
+  }
+
+  /** Path MTU towards `dst` as output would route it (1280 when there is no route). */
+  private routeMtu(dst: Uint8Array, zone: number): number {
+    const r = this.ip6.routeFor(dst, zone);
+    return typeof r === 'string' ? 1280 : Math.max(1280, r.mtu);
+  }
+
+  /** The far end of the tunnel this connection's packets go through, if any. */
+  private ipsecOuterDst(laddr: Uint8Array, lport: number, faddr: Uint8Array, fport: number, pol: Ip6SocketPolicy | undefined): Uint8Array | null {
+    const sec = this.ip6.ipsec;
+    if (sec === null || (!sec.spd.active && (pol === undefined || pol.kind !== 'ipsec'))) return null;
+    return sec.outerDst({ src: laddr, dst: faddr, proto: IPPROTO.TCP, sport: lport, dport: fport }, pol);
   }
 
   /** Bytes IPsec adds to this connection's packets: the MSS is taken from the path MTU less this. */

@@ -90,10 +90,21 @@ export interface TcpConfig {
   keepCnt: number;
   finWait2Ms: number;
   cc: 'cubic' | 'newreno';
+  /** Initial receive buffer (the window's bound); grows with autotune up to maxRcvBuf. */
   rcvBuf: number;
+  /** Initial send buffer (SO_SNDBUF); grows with autotune up to maxSndBuf. */
   sndBuf: number;
-  /** Largest window scale we ask for; chosen from rcvBuf. */
+  /** Largest receive buffer: the bound of autotuning, and what the window scale we ask for is chosen from. */
   maxRcvBuf: number;
+  /** Largest send buffer autotuning grows to. */
+  maxSndBuf: number;
+  /**
+   * Buffers follow the bandwidth-delay product (Linux's tcp_rcv_space_adjust
+   * and tcp_sndbuf_expand): the receive buffer grows to twice what the
+   * application read in one round trip, the send buffer to twice the
+   * congestion window. They only grow.
+   */
+  autotune: boolean;
   timestamps: boolean;
   sack: boolean;
   /**
@@ -141,6 +152,11 @@ export class TcpCb {
   /** Receive buffer bytes the socket still holds (the window shrinks by them). */
   rcvQueued = 0;
   rcvBuf: number;
+  /** Receive autotuning: bytes the application read in the largest measured round trip so far. */
+  private rcvSpace: number;
+  /** Bytes read since `rcvSpaceAt`. */
+  private rcvCopied = 0;
+  private rcvSpaceAt = -1;
 
   /** Effective send MSS (data bytes per segment, options excluded). */
   mss = 1220;
@@ -225,7 +241,8 @@ export class TcpCb {
     this.snd = new SendBuffer(c.sndBuf);
     this.rcvBuf = c.rcvBuf;
     // As many segments as the window holds at a 536-byte MSS: 512 (the default) is below a 1 MiB window of full segments.
-    this.reass = new ReassQueue({ maxBytes: c.rcvBuf, maxSegments: Math.max(512, Math.ceil(c.rcvBuf / 536)) });
+    this.reass = new ReassQueue({ maxBytes: c.rcvBuf, maxSegments: TcpCb.reassSegments(c.rcvBuf) });
+    this.rcvSpace = Math.min(c.rcvBuf, 10 * this.advMss);
     this.rtt = new RttEstimator({ minRto: c.minRto, maxRto: c.maxRto });
     this.cc = createCc(c.cc, this.mss);
     this.keepIdleMs = c.keepIdleMs;
@@ -369,12 +386,57 @@ export class TcpCb {
     // And only when the update matters (as Linux's tcp_cleanup_rbuf): the window still advertised is
     // under half of what we can offer now. Else the sender is not held by our window and the next ACK
     // carries the new edge; an update per read would double the ACKs of a bulk transfer.
+    if (this.host.config.autotune && this.synchronized) this.rcvSpaceAdjust(n);
     const grown = seqDiff(seqAdd(this.rcvNxt, after), this.rcvAdv);
     const stillOpen = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
     if (this.synchronized && after - before > 0 && grown >= Math.min(2 * this.mss, this.rcvBuf / 2) && stillOpen * 2 <= after) {
       this.ackNow = true;
       // Inside input the segment's own ACK carries the update; never an early duplicate ACK.
       if (!this.inInput) this.output();
+    }
+  }
+
+  /** As many segments as the window holds at a 536-byte MSS: 512 (the least) is below a 1 MiB window of full segments. */
+  private static reassSegments(bytes: number): number {
+    return Math.max(512, Math.ceil(bytes / 536));
+  }
+
+  /**
+   * Dynamic right-sizing (Linux tcp_rcv_space_adjust): once per round trip,
+   * if the application read more than in any round trip before, the buffer
+   * becomes twice that (bounded by maxRcvBuf), so the window keeps ahead of
+   * a sender that is still growing its own.
+   */
+  private rcvSpaceAdjust(n: number): void {
+    const now = this.host.now();
+    this.rcvCopied += n;
+    if (this.rcvSpaceAt < 0) {
+      this.rcvSpaceAt = now;
+      return;
+    }
+    // The round trip as we know it (the handshake gives a sample on both sides); 1 ms at least.
+    if (now - this.rcvSpaceAt < Math.max(1, this.rtt.srtt ?? 1)) return;
+    if (this.rcvCopied > this.rcvSpace) {
+      this.rcvSpace = this.rcvCopied;
+      const want = Math.min(this.host.config.maxRcvBuf, 2 * this.rcvCopied);
+      if (want > this.rcvBuf) {
+        this.rcvBuf = want;
+        this.reass.setBounds(want, TcpCb.reassSegments(want));
+        this.stats.rcvBufGrown++;
+      }
+    }
+    this.rcvCopied = 0;
+    this.rcvSpaceAt = now;
+  }
+
+  /** Send-buffer autotuning (Linux tcp_sndbuf_expand): room for twice what the windows let fly. */
+  private sndBufExpand(): void {
+    const c = this.host.config;
+    if (!c.autotune) return;
+    const want = Math.min(c.maxSndBuf, 2 * Math.min(this.cc.cwnd, Math.max(this.sndWnd, this.mss)));
+    if (want > this.snd.limit) {
+      this.snd.limit = want;
+      this.stats.sndBufGrown++;
     }
   }
 
@@ -706,6 +768,7 @@ export class TcpCb {
       this.dupAcks = 0;
       if (this.sndUna === this.sndMax) this.cancelRexmt();
       else this.armRexmt(true);
+      this.sndBufExpand();
       if (dataAcked > 0) this.owner?.writable();
       if (finAcked) this.ourFinAcked();
       if (this.state === 'CLOSED') return false;

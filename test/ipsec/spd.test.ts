@@ -223,7 +223,7 @@ test('inbound check (RFC 4301 §5.2): cleartext under require is refused; use ac
   const bundle = mk(['esp/transport//require', 'ah/transport//unique:3']);
   t.false(spd.inboundAllowed(bundle, PktFlag.DECRYPTED));
   t.true(spd.inboundAllowed(bundle, PktFlag.DECRYPTED | PktFlag.AUTHED));
-  const use = mk(['esp/transport//use', 'ipcomp/transport//require']);
+  const use = mk(['ipcomp/transport//require', 'esp/transport//use']);
   t.true(spd.inboundAllowed(use, 0), 'use and IPComp never refuse');
   const dflt = mk(['esp/transport//default']);
   t.true(spd.inboundAllowed(dflt, 0));
@@ -264,4 +264,13 @@ test('fillFlow reads ports, ICMPv6 type and code, and nothing past the buffer', 
   fillFlow(f, src, dst, 6, Uint8Array.of(1, 2), 0);
   t.like(f, { proto: 6, sport: ANY, dport: ANY });
   t.is(f.src, src);
+});
+
+test('IPComp must come before ESP and AH in a request list (compression before encryption)', (t) => {
+  const bad = parseSocketPolicy(['esp/transport//require', 'ipcomp/transport//use']);
+  t.false(bad.ok);
+  t.regex(bad.ok ? '' : bad.error, /ipcomp must come before esp/);
+  t.true(parseSocketPolicy(['ipcomp/transport//use', 'esp/transport//require']).ok);
+  t.true(parseSocketPolicy(['ipcomp/transport//use', 'ah/transport//require']).ok);
+  t.false(parseSocketPolicy(['ah/transport//require', 'ipcomp/transport//use']).ok);
 });

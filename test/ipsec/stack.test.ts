@@ -17,7 +17,7 @@ import { VirtualClock } from '../../src/core/clock.ts';
 import { SeededRng } from '../../src/core/rng.ts';
 import { VirtualLink } from '../../src/link/vlink.ts';
 import { Stack } from '../../src/stack.ts';
-import { type Host, type Net, makeNet, settle } from '../helpers/stack.ts';
+import { type Host, type Net, RAW_LL, icmpFrame, makeNet, settle } from '../helpers/stack.ts';
 import { applySetkey } from '../../tools/setkey-run.ts';
 import { AH_SUITES, ESP_SUITES, type Suite, key } from './helpers.ts';
 
@@ -474,3 +474,47 @@ test('a discard policy refuses output with EACCES and counts it', async (t) => {
   t.is((err as { code?: string } | null)?.code, 'EACCES');
   t.is(r.h0.s.ipsec.stats.c.outDiscard, 1);
 });
+
+// ---- Packet Too Big about a protected packet ---------------------------------------------------
+
+for (const mode of ['transport', 'tunnel'] as const) {
+  test(`a Packet Too Big quoting an ESP packet (${mode} mode) lowers the MSS of the TCP connection inside it`, async (t) => {
+    const r = rig();
+    if (mode === 'transport') keyTransport(t, r, 'esp', espAlgs(ESP_SUITES[0]!));
+    else keyTunnel(t, r, 'esp', espAlgs(ESP_SUITES[0]!));
+    const [src, dst, outerDst] = mode === 'transport' ? [A, B, B] : [A2, B2, B];
+    const server = r.h1.s.net.createServer((sock) => sock.pipe(sock));
+    server.listen(8080, dst);
+    t.teardown(() => server.close());
+    const conn = r.h0.s.net.connect({ port: 8080, host: dst, localAddress: src });
+    t.teardown(() => conn.destroy());
+    let n = 0;
+    conn.on('data', (d: Buffer) => (n += d.length));
+    const first = 100_000;
+    const size = 1_000_000;
+    conn.write(bytes(first, 4));
+    await settleIo(r.net.clock, new Promise<void>((res) => conn.on('data', () => n >= first && res())), 5, 10_000);
+    const cb = r.h0.s.tcp.connections().find((c) => c.fport === 8080)!;
+    const before = cb.mss;
+    // The last ESP packet A sent, quoted by a router on the path that has a 1300-byte link.
+    const esp = r.net.raw.frames.filter((f) => f.ip6?.nxt === 50 && toHex(f.ip6.src) === toHex(in6(mode === 'transport' ? A : A))).at(-1)!.ip6!;
+    t.is(toHex(esp.dst), toHex(in6(outerDst)));
+    const body = new Uint8Array(4 + Math.min(esp.packet.length, 1232));
+    new DataView(body.buffer).setUint32(0, 1300);
+    body.set(esp.packet.subarray(0, body.length - 4), 4);
+    const mark = r.net.raw.frames.length;
+    r.net.raw.send(icmpFrame(2, 0, body, { src: RAW_LL, dst: in6(A), ethDst: r.h0.mac }));
+    r.run(1);
+    conn.write(bytes(size - first, 5));
+    await settleIo(r.net.clock, new Promise<void>((res) => (n >= size ? res() : conn.on('data', () => n >= size && res()))), 5, 30_000);
+    t.is(n, size, 'the echo completed');
+    t.true(cb.mss < before, `MSS ${before} -> ${cb.mss}`);
+    t.true(r.h0.s.tcp.stats.c.pmtuNotified >= 1);
+    const after = r.net.raw.frames.slice(mark).filter((f) => f.ip6 && toHex(f.ip6.src) === toHex(in6(A)) && (f.ip6.nxt === 50 || f.ip6.nxt === 44));
+    t.true(after.length > 10, `${after.length} of ${r.net.raw.frames.length - mark} frames; ${JSON.stringify(r.net.raw.frames.slice(mark, mark + 5).map((f) => [f.ip6?.nxt, f.ip6 && formatIn6(f.ip6.src), f.ip6?.packet.length]))}`);
+    t.true(
+      after.every((f) => f.ip6!.nxt === 50 && f.ip6!.packet.length <= 1300),
+      `largest ${Math.max(...after.map((f) => f.ip6!.packet.length))} bytes; fragments: ${after.filter((f) => f.ip6!.nxt === 44).length}`,
+    );
+  });
+}
