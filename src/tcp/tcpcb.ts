@@ -1266,7 +1266,10 @@ export class TcpCb {
     }
     const wnd = this.rcvWindow();
     const scaled = syn ? Math.min(wnd, MAX_WIN) : Math.min(wnd >>> this.rcvWscale, MAX_WIN);
-    const seq = this.sndNxt;
+    // A bare ACK carries SND.MAX, not SND.NXT (BSD's tcp_output): while going back after a timeout SND.NXT is
+    // below what the peer has received, and a zero-length segment below RCV.NXT is unacceptable (§3.10.7.4) —
+    // the peer would drop it, ACK field and all, and answer with its own, equally stale, ACK.
+    const seq = len === 0 && !syn && !fin ? this.sndMax : this.sndNxt;
     const isRexmit = seqLt(seq, this.sndMax);
     const ok = this.host.send(
       this,
