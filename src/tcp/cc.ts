@@ -22,6 +22,10 @@
  *    segment (RFC 5681 §3.1: ssthresh is not lowered again on later backoffs
  *    of the same segment): cwnd = 1·SMSS (the loss window) and slow start.
  *  - Restart after idle (RFC 5681 §4.1) is the engine's: cwnd = min(cwnd, IW).
+ *  - setMss(smss) when the segment size changes on a live connection (Packet
+ *    Too Big, RFC 8201): the windows keep their size in segments (as Linux,
+ *    whose cwnd counts packets, keeps it through tcp_sync_mss), so a smaller
+ *    MSS does not turn the same bytes into more segments in flight.
  */
 
 export interface CongestionControl {
@@ -35,6 +39,12 @@ export interface CongestionControl {
   onEnterRecovery(nowMs: number, flightSize: number): void;
   onExitRecovery(): void;
   onRto(flightSize: number): void;
+  setMss(smss: number): void;
+}
+
+/** A window of `bytes` at `from` bytes per segment, as the same number of segments of `to` bytes. */
+function rescale(bytes: number, from: number, to: number): number {
+  return Number.isFinite(bytes) ? (bytes * to) / from : bytes;
 }
 
 /** RFC 6928 initial window: min(10·SMSS, max(2·SMSS, 14600)). */
@@ -53,14 +63,24 @@ function slowStartIncrease(acked: number, smss: number, afterRto: boolean): numb
 
 export class NewReno implements CongestionControl {
   readonly name = 'newreno';
+  smss: number;
   cwnd: number;
   ssthresh = Infinity;
   /** RFC 3465 bytes_acked: acknowledged bytes counted in congestion avoidance. */
   private bytesAcked = 0;
   private afterRto = false;
 
-  constructor(readonly smss: number) {
+  constructor(smss: number) {
+    this.smss = smss;
     this.cwnd = initialWindow(smss);
+  }
+
+  setMss(smss: number): void {
+    if (!(smss > 0) || smss === this.smss) return;
+    this.cwnd = Math.max(smss, Math.round(rescale(this.cwnd, this.smss, smss)));
+    if (Number.isFinite(this.ssthresh)) this.ssthresh = Math.max(2 * smss, Math.round(rescale(this.ssthresh, this.smss, smss)));
+    this.bytesAcked = Math.round(rescale(this.bytesAcked, this.smss, smss));
+    this.smss = smss;
   }
 
   onAck(ackedBytes: number, _rttMs: number, _nowMs: number, inRecovery: boolean): void {
@@ -143,12 +163,25 @@ export class Cubic implements CongestionControl {
   private cwndPrior: number | undefined;
   private afterRto = false;
 
-  constructor(
-    readonly smss: number,
-    opts: CubicOptions = {},
-  ) {
+  smss: number;
+
+  constructor(smss: number, opts: CubicOptions = {}) {
+    this.smss = smss;
     this.w = initialWindow(smss);
     this.fastConvergence = opts.fastConvergence ?? true;
+  }
+
+  /** Every window scales with the segment size; K (seconds) is unchanged, so the curve keeps its shape in segments. */
+  setMss(smss: number): void {
+    if (!(smss > 0) || smss === this.smss) return;
+    const r = (x: number) => rescale(x, this.smss, smss);
+    this.w = Math.max(smss, r(this.w));
+    if (Number.isFinite(this.ssthresh)) this.ssthresh = Math.max(2 * smss, Math.round(r(this.ssthresh)));
+    if (this.wMax !== undefined) this.wMax = r(this.wMax);
+    this.wEst = r(this.wEst);
+    this.cwndEpoch = r(this.cwndEpoch);
+    if (this.cwndPrior !== undefined) this.cwndPrior = r(this.cwndPrior);
+    this.smss = smss;
   }
 
   get cwnd(): number {

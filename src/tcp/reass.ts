@@ -63,6 +63,12 @@ export class ReassQueue {
   private segs: Seg[] = [];
   private stampNow = 0;
   private finSeq: number | null = null;
+  /**
+   * The first contiguous run of duplicate bytes the last insert() or take()
+   * met (data already queued, or queued data below RCV.NXT), or null: what a
+   * D-SACK block reports (RFC 2883).
+   */
+  lastDup: [number, number] | null = null;
 
   /** Raises (or lowers, for what comes next) the bounds: the receive buffer grew. */
   setBounds(maxBytes: number, maxSegments: number): void {
@@ -86,6 +92,7 @@ export class ReassQueue {
   /** Queues the bytes of `data` (at sequence `seq`) that are not queued yet. */
   insert(seq: number, data: Uint8Array, fin = false): Result<InsertInfo, ReassError> {
     const end = seqAdd(seq, data.length);
+    this.lastDup = this.firstOverlap(seq, end);
     const gaps = this.gaps(seq, end);
     let added = 0;
     for (const [s, e] of gaps) added += seqDiff(e, s);
@@ -110,10 +117,13 @@ export class ReassQueue {
     const chunks: Uint8Array[] = [];
     let next = rcvNxt;
     let n = 0;
+    this.lastDup = null;
     while (n < this.segs.length && seqLeq(this.segs[n]!.seq, next)) {
       const q = this.segs[n++]!;
       this.bytes -= q.data.length;
       const end = seqAdd(q.seq, q.data.length);
+      // Queued bytes below RCV.NXT came in again in order: duplicates (the first run is reported).
+      if (seqLt(q.seq, rcvNxt) && !this.lastDup) this.lastDup = [q.seq, seqGt(end, rcvNxt) ? rcvNxt : end];
       if (!seqGt(end, next)) continue;
       chunks.push(q.data.subarray(seqDiff(next, q.seq)));
       next = end;
@@ -151,6 +161,24 @@ export class ReassQueue {
     this.segs = [];
     this.bytes = 0;
     this.finSeq = null;
+  }
+
+  /** The first contiguous part of [seq, end) already queued, or null. */
+  private firstOverlap(seq: number, end: number): [number, number] | null {
+    let run: [number, number] | null = null;
+    for (const q of this.segs) {
+      if (!overlaps(q, seq, end)) {
+        if (run) break;
+        continue;
+      }
+      const l = seqLt(q.seq, seq) ? seq : q.seq;
+      const qEnd = seqAdd(q.seq, q.data.length);
+      const r = seqGt(qEnd, end) ? end : qEnd;
+      if (!run) run = [l, r];
+      else if (run[1] === l) run[1] = r;
+      else break;
+    }
+    return run;
   }
 
   /** The parts of [seq, end) not covered by queued segments, in order. */

@@ -58,7 +58,8 @@ interface Range {
 }
 
 export class SackScoreboard {
-  readonly smss: number;
+  /** SMSS for IsLost(); the engine lowers it after Packet Too Big. */
+  smss: number;
   readonly dupThresh: number;
   readonly maxRanges: number;
   /** HighACK: SND.UNA as of the last update(). */

@@ -45,6 +45,8 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   autotune: true,
   timestamps: true,
   sack: true,
+  rack: true,
+  orphanRetries: 8,
 };
 
 /** What a listener tells its server. */

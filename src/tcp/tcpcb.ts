@@ -6,15 +6,18 @@
  * Implemented: the full state machine with simultaneous open and close and
  * TIME-WAIT (2·MSL); RFC 5961 RST/SYN/ACK validation with challenge ACKs;
  * window scaling and timestamps with PAWS (RFC 7323); SACK blocks sent for
- * out-of-order data (RFC 2018) and SACK information used in loss recovery;
- * RTO per RFC 6298 with Karn's rule; fast retransmit and NewReno recovery
- * (RFC 6582) with the congestion controller (CUBIC by default, RFC 9438);
- * delayed ACKs (at most every second full segment, 40 ms); Nagle with a
- * switch; zero-window probing; keepalive; MSS from the path MTU and PMTU
- * changes on live connections (RFC 8201).
+ * out-of-order data (RFC 2018), D-SACK for duplicates (RFC 2883), SACK
+ * information used in loss recovery: RACK-TLP (RFC 8985, rack.ts) or
+ * RFC 6675 alone; RTO per RFC 6298 with Karn's rule; fast retransmit and
+ * NewReno recovery without SACK (RFC 6582) with the congestion controller
+ * (CUBIC by default, RFC 9438); delayed ACKs (at most every second full
+ * segment, 40 ms); Nagle with a switch; zero-window probing with a give-up
+ * limit; keepalive; MSS from the path MTU and PMTU changes on live
+ * connections (RFC 8201).
  */
 import type { Timer } from '../core/clock.ts';
 import { type CongestionControl, createCc } from './cc.ts';
+import { Rack } from './rack.ts';
 import { ReassQueue } from './reass.ts';
 import { RttEstimator } from './rtt.ts';
 import { SackScoreboard } from './sack.ts';
@@ -104,9 +107,24 @@ export interface TcpConfig {
   autotune: boolean;
   timestamps: boolean;
   sack: boolean;
+  /**
+   * RACK-TLP loss detection (RFC 8985) when SACK is negotiated (default on);
+   * off, SACK connections use RFC 6675's DupThresh and IsLost() alone.
+   */
+  rack: boolean;
+  /**
+   * Zero-window probes an orphaned connection (application gone) sends before
+   * giving up, answered or not (Linux's tcp_orphan_retries, whose 0 means 8).
+   */
+  orphanRetries: number;
 }
 
 const MAX_WIN = 0xffff;
+const NO_BLOCKS: readonly (readonly [number, number])[] = [];
+/** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK a lone segment's probe waits for. */
+const WC_DELACK_MS = 200;
+/** Retransmissions remembered for D-SACK matching. */
+const REXMIT_LOG = 32;
 
 export class TcpCb {
   state: TcpState = 'CLOSED';
@@ -151,6 +169,10 @@ export class TcpCb {
   lastAckSent = 0;
   sackOk = false;
   wantWscale = true;
+  /** Recent retransmissions [seq, end) pairs, flat, oldest first (bounded): what a D-SACK can prove spurious. */
+  private rexmitLog: number[] = [];
+  /** Duplicate data to report in the next ACK's first SACK block (RFC 2883 D-SACK), once. */
+  private dsack: [number, number] | null = null;
 
   readonly snd: SendBuffer;
   finQueued = false;
@@ -159,8 +181,24 @@ export class TcpCb {
   cc: CongestionControl;
   dupAcks = 0;
   inRecovery = false;
-  /** RFC 6675 scoreboard, when SACK was negotiated. */
+  /** RFC 6675 scoreboard, when SACK was negotiated and RACK is off. */
   sb: SackScoreboard | null = null;
+  /** RACK-TLP (RFC 8985): per-segment records and loss detection, when SACK was negotiated and RACK is on. */
+  rack: Rack | null = null;
+  /** After an RTO with RACK: lost records are resent in slow start until SND.MAX at the timeout is acknowledged. */
+  inRtoRecovery = false;
+  private rtoRecover = 0;
+  /** TLP.end_seq (RFC 8985 §7): SND.NXT after the outstanding probe, or null. */
+  tlpEndSeq: number | null = null;
+  private tlpIsRetrans = false;
+  private sendingProbe = false;
+  /** When the PTO is due (0: not scheduled); the timer may be armed earlier and re-arms itself. */
+  private tlpAt = 0;
+  private tlpTimerAt = 0;
+  private tlpTimer: Timer | null = null;
+  private reoTimer: Timer | null = null;
+  private reoAt = 0;
+  private rexmtAt = 0;
   recover = 0;
   /** Non-timestamp RTT timing (Karn): the sequence timed and when. */
   private timing: { seq: number; at: number } | null = null;
@@ -184,6 +222,10 @@ export class TcpCb {
   private keepTimer: Timer | null = null;
   private waitTimer: Timer | null = null;
   private persistBackoff = 0;
+  /** Zero-window probes sent since the last ACK from the peer (Linux's icsk_probes_out). */
+  persistProbesOut = 0;
+  /** Zero-window probes sent since the window closed. */
+  persistProbes = 0;
   /** The application closed its side and will read no more (FIN-WAIT-2 timer applies). */
   ownerGone = false;
 
@@ -243,7 +285,8 @@ export class TcpCb {
     const optLen = this.tsOk ? 12 : 0;
     this.mss = Math.max(64, Math.min(peerMss, pathMtu - 60) - optLen);
     this.cc = createCc(this.host.config.cc, this.mss);
-    this.sb = this.sackOk ? new SackScoreboard({ smss: this.mss, iss: this.iss }) : null;
+    this.rack = this.sackOk && this.host.config.rack ? new Rack() : null;
+    this.sb = this.sackOk && !this.rack ? new SackScoreboard({ smss: this.mss, iss: this.iss }) : null;
   }
 
   // ---- opening ---------------------------------------------------------------
@@ -473,7 +516,13 @@ export class TcpCb {
         return;
       }
       c.rcvOutOfWindow++;
-      if (segLen > 0 && seqLt(seg.seq, this.rcvNxt)) c.rcvDupBytes += dataLen;
+      if (segLen > 0 && seqLt(seg.seq, this.rcvNxt)) {
+        c.rcvDupBytes += dataLen;
+        if (dataLen > 0) {
+          const end = seqAdd(seg.seq, dataLen);
+          this.noteDsack(seg.seq, seqLt(end, this.rcvNxt) ? end : this.rcvNxt);
+        }
+      }
       // TIME-WAIT (§3.10.7.4, eighth): a retransmitted FIN is acknowledged and restarts the 2·MSL timeout.
       if (this.state === 'TIME_WAIT' && f & TH_FIN) this.enterTimeWait();
       this.ackNow = true;
@@ -514,6 +563,7 @@ export class TcpCb {
     if (before > 0) {
       const k = Math.min(before, len);
       c.rcvDupBytes += k;
+      if (k > 0) this.noteDsack(seq, seqAdd(seq, k));
       off += k;
       len -= k;
       seq = seqAdd(seq, k);
@@ -652,15 +702,36 @@ export class TcpCb {
     }
     const now = this.host.now();
     const newWnd = seg.window << this.sndWscale;
-    const newlySacked = this.sb && seg.options.sack ? this.sb.update(seqMax(ack, this.sndUna), seg.options.sack) : 0;
+    // The peer is alive: zero-window probes are answered (RFC 9293 §3.8.6.1).
+    this.persistProbesOut = 0;
+    let blocks = seg.options.sack;
+    let dsack: readonly [number, number] | null = null;
+    if (blocks && blocks.length > 0 && this.sackOk) {
+      dsack = this.takeDsack(blocks, ack);
+      if (dsack) blocks = blocks.slice(1);
+    }
+    const rk = this.rack;
+    let newlySacked = 0;
+    if (rk) {
+      if (dsack) rk.onDsack(this.sndMax);
+      // TSecr as a time on our clock (TSval = ms + tsOffset; the echo is at most a few minutes old).
+      const ts = this.tsOk ? seg.options.ts : undefined;
+      const ecrAt = ts && ts.ecr !== 0 ? Math.floor(now) - seqDiff(this.tsNow(), ts.ecr) : Infinity;
+      newlySacked = rk.onAck(seqMax(ack, this.sndUna), blocks ?? NO_BLOCKS, now, ecrAt);
+    } else if (this.sb && blocks) newlySacked = this.sb.update(seqMax(ack, this.sndUna), blocks);
+    const advanced = seqGt(ack, this.sndUna);
     if (seqGt(ack, this.sndUna)) {
       const acked = seqDiff(ack, this.sndUna);
       // RTT: timestamps when both sides use them, else the timed segment (Karn: never a retransmission).
       if (this.tsOk && seg.options.ts && seg.options.ts.ecr !== 0) {
         const r = this.tsNow() - seg.options.ts.ecr;
-        if (r >= 0 && r < 600_000) this.rtt.sample(Math.max(r, 1));
+        if (r >= 0 && r < 600_000) {
+          this.rtt.sample(Math.max(r, 1));
+          rk?.noteRtt(Math.max(r, 1), now);
+        }
       } else if (this.timing && seqGt(ack, this.timing.seq)) {
         this.rtt.sample(now - this.timing.at);
+        rk?.noteRtt(now - this.timing.at, now);
         this.timing = null;
       }
       // Bytes of data acknowledged (the SYN and FIN take a sequence number but no buffer space).
@@ -677,6 +748,9 @@ export class TcpCb {
         if (seqGeq(ack, this.recover)) {
           this.inRecovery = false;
           this.cc.onExitRecovery();
+          rk?.onRecoveryExit();
+        } else if (rk) {
+          // RACK: detection and sending follow below, once the window is updated.
         } else if (this.sb) {
           this.sackRecover();
         } else {
@@ -687,6 +761,10 @@ export class TcpCb {
       } else {
         this.cc.onAck(Math.max(0, dataAcked), this.rtt.srtt ?? 0, now, false);
       }
+      if (this.inRtoRecovery && seqGeq(ack, this.rtoRecover)) {
+        this.inRtoRecovery = false;
+        rk?.onRecoveryExit();
+      }
       this.dupAcks = 0;
       if (this.sndUna === this.sndMax) this.cancelRexmt();
       else this.armRexmt(true);
@@ -694,11 +772,12 @@ export class TcpCb {
       if (dataAcked > 0) this.owner?.writable();
       if (finAcked) this.ourFinAcked();
       if (this.state === 'CLOSED') return false;
-    } else if (ack === this.sndUna && dataLen === 0 && newWnd > 0 && (newWnd === this.sndWnd || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
-      // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information).
+    } else if (ack === this.sndUna && dataLen === 0 && newWnd > 0 && ((newWnd === this.sndWnd && !dsack) || newlySacked > 0) && this.sndMax !== this.sndUna && !(seg.flags & (TH_SYN | TH_FIN))) {
+      // A duplicate ACK (RFC 5681 §2; with SACK, one that brings new SACK information; a D-SACK alone is none).
       this.dupAcks++;
       const lost = this.sb !== null && this.sb.isLost(this.sndUna);
-      if (!this.inRecovery && (this.dupAcks >= 3 || lost)) {
+      // With RACK, its detection below replaces DupThresh (RFC 8985).
+      if (!rk && !this.inRecovery && (this.dupAcks >= 3 || lost)) {
         this.stats.fastRexmits++;
         this.stats.recoveries++;
         this.inRecovery = true;
@@ -715,7 +794,7 @@ export class TcpCb {
           this.cc.cwnd = this.cc.ssthresh + 3 * this.mss;
           this.retransmitHead();
         }
-      } else if (this.inRecovery) {
+      } else if (this.inRecovery && !rk) {
         if (this.sb) this.sackRecover();
         else {
           this.cc.cwnd += this.mss;
@@ -734,9 +813,213 @@ export class TcpCb {
         this.persistTimer?.cancel();
         this.persistTimer = null;
         this.persistBackoff = 0;
+        this.persistProbes = 0;
       }
     }
+    if (rk && this.state !== 'CLOSED') {
+      this.tlpOnAck(ack, dsack, now);
+      this.rackDetect();
+      if (advanced) this.schedulePto();
+    }
     return true;
+  }
+
+  // ---- RACK-TLP (RFC 8985) ------------------------------------------------------------
+
+  /**
+   * §6.2 step 5 and §6.3: mark what RACK finds lost, arm the reordering
+   * timer for what is not overdue yet, enter recovery on a new loss (once per
+   * episode, as RFC 6675 would on DupThresh), and send while pipe < cwnd.
+   */
+  private rackDetect(): void {
+    const rk = this.rack!;
+    const now = this.host.now();
+    const srtt = this.rtt.srtt ?? this.rtt.rto;
+    const { lost, timeout } = rk.detectLoss(now, rk.reoWnd(this.inRecovery || this.inRtoRecovery, srtt));
+    if (lost > 0) this.stats.rackLosses += lost;
+    if (timeout > 0) {
+      const at = now + Math.max(1, Math.ceil(timeout));
+      if (!this.reoTimer || this.reoAt > at) {
+        this.reoTimer?.cancel();
+        this.reoAt = at;
+        this.reoTimer = this.host.timer(at - now, () => {
+          this.reoTimer = null;
+          if (this.state === 'CLOSED' || !this.rack) return;
+          this.stats.rackReoTimeouts++;
+          this.rackDetect();
+        });
+      }
+    }
+    if (lost > 0 && !this.inRecovery && !this.inRtoRecovery && this.synchronized) this.enterRackRecovery(now);
+    else if (this.inRecovery || this.inRtoRecovery || rk.lostBytes > 0) this.rackRecover();
+  }
+
+  private enterRackRecovery(now: number): void {
+    const rk = this.rack!;
+    this.stats.fastRexmits++;
+    this.stats.recoveries++;
+    // The probe's feedback revealed the loss: recovered without waiting for the RTO.
+    if (this.tlpEndSeq !== null) this.stats.tlpRecoveries++;
+    this.tlpEndSeq = null;
+    this.tlpAt = 0;
+    this.inRecovery = true;
+    this.recover = this.sndMax;
+    this.cc.onEnterRecovery(now, this.flight);
+    this.timing = null;
+    // RFC 6675 §5 (4.3): the first loss goes at once, whatever pipe says.
+    const first = rk.firstLostRange(this.mss);
+    if (first) this.rexmitRange(first[0], first[1]);
+    this.rackRecover();
+  }
+
+  /** While pipe < cwnd: lost records first (lowest first), then new data (RFC 6675 §5 (C) with RACK's marks). */
+  private rackRecover(): void {
+    const rk = this.rack!;
+    for (let guard = 0; guard < 256 && rk.pipe() < this.cc.cwnd; guard++) {
+      const r = rk.firstLostRange(this.mss);
+      if (r) {
+        if (!this.rexmitRange(r[0], r[1])) break;
+        continue;
+      }
+      if (!this.sendNew()) break;
+    }
+  }
+
+  /**
+   * Sends [seq, end) again, at most one MSS of it (with the FIN when the
+   * range ends with it), and never past the peer's window: a receiver whose
+   * buffer is full may drop a segment that overshoots it whole, its ACK
+   * included (Linux does), and both sides would then wait for each other.
+   */
+  private rexmitRange(seq: number, end: number): boolean {
+    const fin = this.finQueued && this.finSent() && end === seqAdd(this.finSeq(), 1);
+    let len = seqDiff(end, seq) - (fin ? 1 : 0);
+    let sendFin = fin;
+    const room = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
+    if (len > Math.min(this.mss, room)) {
+      len = Math.max(0, Math.min(this.mss, room));
+      sendFin = false;
+    }
+    const off = seqDiff(seq, this.dataStart());
+    if (off < 0 || len < 0 || off + len > this.snd.length || (len === 0 && !sendFin)) return false;
+    const saved = this.sndNxt;
+    this.sndNxt = seq;
+    this.sendSegment(off, len, false, sendFin);
+    if (seqGt(saved, this.sndNxt)) this.sndNxt = saved;
+    return true;
+  }
+
+  /** One segment of new data at SND.MAX if the peer's window and the send buffer allow (cwnd is the caller's). */
+  private sendNew(): boolean {
+    const off = seqDiff(this.sndMax, this.dataStart());
+    const avail = this.snd.length - off;
+    const len = Math.min(avail, this.mss, this.sndWnd - this.flight);
+    if (len <= 0) return false;
+    this.sndNxt = this.sndMax;
+    this.sendSegment(off, len, false, this.finQueued && off + len === this.snd.length);
+    return true;
+  }
+
+  /**
+   * §7.2: (re)schedule the probe timeout after new data goes out or an ACK
+   * advances SND.UNA, unless in recovery, with SACKed data outstanding
+   * (RACK watches those), or with a probe outstanding. PTO = 2·SRTT, plus
+   * WCDelAckT for a lone segment, never past the RTO.
+   */
+  private schedulePto(): void {
+    const rk = this.rack;
+    // A shut window is the persist timer's (a probe there would start the RTO against a receiver that answers).
+    if (!rk || this.inRecovery || this.inRtoRecovery || this.tlpEndSeq !== null || rk.sackedBytes > 0 || this.sndUna === this.sndMax || !this.synchronized || this.sndWnd === 0) return;
+    const srtt = this.rtt.srtt;
+    const now = this.host.now();
+    let pto = srtt === undefined ? 1000 : 2 * srtt + (this.flight <= this.mss ? WC_DELACK_MS : 0);
+    if (this.rexmtTimer && now + pto > this.rexmtAt) pto = this.rexmtAt - now;
+    if (pto < 1) return;
+    this.tlpAt = now + pto;
+    if (this.tlpTimer && this.tlpTimerAt <= this.tlpAt) return;
+    this.tlpTimer?.cancel();
+    this.armTlp(pto);
+  }
+
+  private armTlp(ms: number): void {
+    this.tlpTimerAt = this.host.now() + ms;
+    this.tlpTimer = this.host.timer(ms, () => {
+      this.tlpTimer = null;
+      if (this.tlpAt === 0 || this.state === 'CLOSED') return;
+      const left = this.tlpAt - this.host.now();
+      if (left > 0) return this.armTlp(left);
+      this.tlpAt = 0;
+      this.sendProbe();
+    });
+  }
+
+  /** §7.3: new data if the peer's window allows, else the last segment sent again; then the RTO is re-armed. */
+  private sendProbe(): void {
+    const rk = this.rack;
+    if (!rk || !this.synchronized || this.state === 'TIME_WAIT' || this.inRecovery || this.inRtoRecovery) return;
+    if (this.tlpEndSeq !== null || this.sndUna === this.sndMax || rk.sackedBytes > 0 || this.sndWnd === 0 || this.persistTimer) return;
+    this.sendingProbe = true;
+    try {
+      if (this.sendNew()) this.tlpIsRetrans = false;
+      else {
+        const last = rk.last();
+        if (!last) return;
+        const fin = this.finQueued && this.finSent() && last.end === seqAdd(this.finSeq(), 1);
+        const back = this.mss + (fin ? 1 : 0);
+        const from = seqDiff(last.end, last.seq) > back ? seqAdd(last.end, -back) : last.seq;
+        if (!this.rexmitRange(from, last.end)) return;
+        this.tlpIsRetrans = true;
+      }
+    } finally {
+      this.sendingProbe = false;
+    }
+    this.stats.tlpProbes++;
+    this.tlpEndSeq = this.sndMax;
+    this.armRexmt(true);
+  }
+
+  /**
+   * §7.4: the ACK of a probe. A probe of new data needs nothing; a
+   * retransmitted probe that a D-SACK reports was redundant (no loss); an
+   * ACK beyond it without such a D-SACK means the probe repaired a loss:
+   * congestion control reduces once (as Linux's TLP recovery).
+   */
+  private tlpOnAck(ack: number, dsack: readonly [number, number] | null, now: number): void {
+    const end = this.tlpEndSeq;
+    if (end === null || seqLt(ack, end)) return;
+    if (!this.tlpIsRetrans || (dsack && seqLt(dsack[0], end) && seqGeq(dsack[1], seqAdd(end, -1)))) {
+      this.tlpEndSeq = null;
+      return;
+    }
+    if (seqGt(ack, end)) {
+      this.tlpEndSeq = null;
+      this.stats.tlpRecoveries++;
+      this.cc.onEnterRecovery(now, this.flight);
+      this.cc.onExitRecovery();
+    }
+  }
+
+  /**
+   * RFC 2883 §4: the first SACK block is a D-SACK when it lies below the
+   * cumulative ACK or inside the second block. It is then no SACK
+   * information (the scoreboard never sees it). A D-SACK that matches one of
+   * our recent retransmissions shows it was unnecessary (counted; no undo).
+   */
+  private takeDsack(blocks: readonly (readonly [number, number])[], ack: number): readonly [number, number] | null {
+    const [l, r] = blocks[0]!;
+    const second = blocks[1];
+    if (!(seqLt(l, ack) || (second && seqGeq(l, second[0]) && seqLeq(r, second[1])))) return null;
+    if (!seqLt(l, r)) return null;
+    this.stats.rcvDsacks++;
+    const log = this.rexmitLog;
+    for (let i = 0; i < log.length; i += 2) {
+      if (seqLt(l, log[i + 1]!) && seqGt(r, log[i]!)) {
+        this.stats.spuriousRexmits++;
+        log.splice(i, 2);
+        break;
+      }
+    }
+    return blocks[0]!;
   }
 
   private ourFinAcked(): void {
@@ -770,6 +1053,7 @@ export class TcpCb {
       let gotFin = fin;
       if (!this.reass.isEmpty) {
         const t = this.reass.take(this.rcvNxt);
+        if (this.reass.lastDup) this.noteDsack(this.reass.lastDup[0], this.reass.lastDup[1]);
         for (const ch of t.chunks) this.deliver(ch);
         this.rcvNxt = seqAdd(this.rcvNxt, t.bytes);
         gotFin = gotFin || t.fin;
@@ -780,10 +1064,26 @@ export class TcpCb {
     } else {
       // Out of order: queue it and send a duplicate ACK with SACK blocks at once.
       const r = this.reass.insert(seq, payload, fin);
-      if (r.ok) c.rcvOooSegs++;
-      else c.rcvOooFull++;
+      if (r.ok) {
+        c.rcvOooSegs++;
+        if (this.reass.lastDup) this.noteDsack(this.reass.lastDup[0], this.reass.lastDup[1]);
+      } else c.rcvOooFull++;
       this.ackNow = true;
     }
+  }
+
+  /**
+   * RFC 2883: duplicate data [l, r) arrived; the next ACK reports it first,
+   * at once. One range per ACK: a later duplicate before it goes replaces it
+   * (Linux extends a contiguous one; RFC 2883 §4 asks only for the latest).
+   */
+  private noteDsack(l: number, r: number): void {
+    if (!this.sackOk || !seqLt(l, r)) return;
+    const d = this.dsack;
+    if (d && d[1] === l) d[1] = r;
+    else if (d && r === d[0]) d[0] = l;
+    else this.dsack = [l, r];
+    this.ackNow = true;
   }
 
   private deliver(chunk: Uint8Array): void {
@@ -953,14 +1253,22 @@ export class TcpCb {
       if (this.state === 'SYN_RECEIVED' && this.sndWscale === 0 && this.rcvWscale === 0) delete opts.wscale;
     } else {
       if (this.tsOk) opts.ts = { val: this.tsNow(), ecr: this.tsRecent };
-      if (this.sackOk && !this.reass.isEmpty) opts.sack = this.reass.sackBlocks(this.tsOk ? 3 : 4);
+      if (this.sackOk) {
+        const max = this.tsOk ? 3 : 4;
+        const d = this.dsack;
+        if (d) {
+          // RFC 2883 §4: the D-SACK block first, then the usual blocks (a block containing it next, as the most recent).
+          opts.sack = [d, ...(this.reass.isEmpty ? [] : this.reass.sackBlocks(max - 1))];
+          this.dsack = null;
+          this.stats.sndDsacks++;
+        } else if (!this.reass.isEmpty) opts.sack = this.reass.sackBlocks(max);
+      }
     }
     const wnd = this.rcvWindow();
     const scaled = syn ? Math.min(wnd, MAX_WIN) : Math.min(wnd >>> this.rcvWscale, MAX_WIN);
-    // A segment without data carries the highest sequence number sent (RFC 9293's SND.NXT; ours is
-    // pulled back to retransmit, as BSD's). With the pulled-back value a peer that already has those
-    // bytes finds the ACK out of its window and drops it, ACK field and all: if both sides are
-    // retransmitting, neither hears the other's ACKs again (seen at 5% loss on the virtual link).
+    // A bare ACK carries SND.MAX, not SND.NXT (BSD's tcp_output): while going back after a timeout SND.NXT is
+    // below what the peer has received, and a zero-length segment below RCV.NXT is unacceptable (§3.10.7.4) —
+    // the peer would drop it, ACK field and all, and answer with its own, equally stale, ACK.
     const seq = len === 0 && !syn && !fin ? this.sndMax : this.sndNxt;
     const isRexmit = seqLt(seq, this.sndMax);
     const ok = this.host.send(
@@ -977,6 +1285,10 @@ export class TcpCb {
         if (isRexmit) {
           s.sndRexmitBytes += len;
           s.sndRexmitPack++;
+          if (this.sackOk) {
+            if (this.rexmitLog.length >= 2 * REXMIT_LOG) this.rexmitLog.splice(0, 2);
+            this.rexmitLog.push(seq, seqAdd(seq, len));
+          }
         } else s.sndBytes += len;
       } else if (!syn && !fin) s.sndAcks++;
     } else s.sndErrors++;
@@ -988,6 +1300,10 @@ export class TcpCb {
     this.delAckTimer?.cancel();
     this.delAckTimer = null;
     if (len > 0 && this.sb) this.sb.sent(seq, len);
+    if (this.rack && !syn && (len > 0 || fin)) {
+      this.rack.onSend(seq, seqAdd(seq, len + (fin ? 1 : 0)), this.host.now());
+      if (!isRexmit && !this.sendingProbe) this.schedulePto();
+    }
     const used = len + (syn ? 1 : 0) + (fin ? 1 : 0);
     if (used > 0) {
       if (!this.timing && !isRexmit && !this.tsOk) this.timing = { seq, at: this.host.now() };
@@ -1009,6 +1325,7 @@ export class TcpCb {
   private armRexmt(restart: boolean): void {
     if (this.rexmtTimer && !restart) return;
     this.rexmtTimer?.cancel();
+    this.rexmtAt = this.host.now() + this.rtt.rto;
     this.rexmtTimer = this.host.timer(this.rtt.rto, () => this.rexmtTimeout());
   }
 
@@ -1043,6 +1360,20 @@ export class TcpCb {
     this.inRecovery = false;
     this.dupAcks = 0;
     this.sb?.onRto();
+    this.tlpEndSeq = null;
+    this.tlpAt = 0;
+    const rk = this.rack;
+    // (A window shut with data outstanding goes the old way below, which leaves it to the persist timer.)
+    if (rk && this.synchronized && rk.count > 0 && this.sndWnd > 0) {
+      // RACK (RFC 8985 §6.3 with RFC 6675 §5.1): everything not SACKed is lost and goes again lowest first in slow
+      // start, SACKed data is not resent. A second timeout in a row forgets the SACKs (the receiver may have reneged).
+      rk.markAllLost(this.rexmits >= 2);
+      this.inRtoRecovery = true;
+      this.rtoRecover = this.sndMax;
+      this.rackRecover();
+      if (!this.rexmtTimer && this.sndUna !== this.sndMax) this.armRexmt(false);
+      return;
+    }
     this.sndNxt = this.sndUna;
     if (this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED') this.sndNxt = this.iss;
     this.output();
@@ -1089,6 +1420,23 @@ export class TcpCb {
       this.persistTimer = null;
       if (this.state === 'CLOSED' || this.sndWnd > 0) return;
       this.stats.persistTimeouts++;
+      // RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: a receiver may keep its window shut as long as it likes, so
+      // probes go on while they are answered; maxRexmits unanswered in a row mean the peer is gone (Linux's
+      // tcp_probe_timer). An orphan (nobody will ever write or read again) stops after orphanRetries probes,
+      // answered or not: it cannot wait forever for a window to open.
+      const c = this.host.config;
+      if (this.persistProbesOut >= c.maxRexmits || (this.ownerGone && this.persistProbes >= c.orphanRetries)) {
+        this.stats.persistDrops++;
+        this.stats.drops++;
+        this.sendRaw({ seq: this.sndNxt, ack: 0, flags: TH_RST });
+        this.stats.sndRst++;
+        const owner = this.owner;
+        this.closeNow(false);
+        owner?.error(this.softError ?? 'ETIMEDOUT');
+        return;
+      }
+      this.persistProbesOut++;
+      this.persistProbes++;
       this.stats.sndProbe++;
       this.persistBackoff = Math.min(this.persistBackoff + 1, 8);
       // A one-byte probe past the closed window (§3.8.6.1): always the first unacknowledged byte (a refused
@@ -1098,7 +1446,9 @@ export class TcpCb {
       if (this.snd.length > 0) {
         const saved = this.sndWnd;
         this.sndWnd = 1;
+        this.sendingProbe = true;
         this.sendSegment(0, 1, false, false);
+        this.sendingProbe = false;
         this.sndWnd = saved;
         this.sndNxt = this.sndUna;
         this.cancelRexmt();
@@ -1142,7 +1492,18 @@ export class TcpCb {
     const mss = Math.max(64, Math.min(this.peerMss, mtu - 60) - optLen);
     if (mss >= this.mss) return;
     this.mss = mss;
+    // The congestion window keeps its size in segments (cc.ts setMss); the scoreboard's SMSS follows.
+    this.cc.setMss(mss);
+    if (this.sb) this.sb.smss = mss;
     this.stats.pmtuChanges++;
+    const rk = this.rack;
+    if (rk && this.synchronized && rk.count > 0) {
+      // As Linux's tcp_simple_retransmit: the records too large for the new size were dropped on the way; they
+      // are lost and go again, cut to the new MSS, while pipe < cwnd. Nothing else is resent and cwnd is not cut.
+      rk.markLostLongerThan(mss);
+      this.rackRecover();
+      return;
+    }
     if (this.sndUna !== this.sndMax) {
       this.sndNxt = this.sndUna;
       this.output();
@@ -1164,8 +1525,10 @@ export class TcpCb {
       return;
     }
     this.state = 'CLOSED';
-    for (const t of [this.rexmtTimer, this.persistTimer, this.delAckTimer, this.keepTimer, this.waitTimer]) t?.cancel();
-    this.rexmtTimer = this.persistTimer = this.delAckTimer = this.keepTimer = this.waitTimer = null;
+    for (const t of [this.rexmtTimer, this.persistTimer, this.delAckTimer, this.keepTimer, this.waitTimer, this.tlpTimer, this.reoTimer]) t?.cancel();
+    this.rexmtTimer = this.persistTimer = this.delAckTimer = this.keepTimer = this.waitTimer = this.tlpTimer = this.reoTimer = null;
+    this.tlpAt = 0;
+    this.rack?.clear();
     this.snd.clear();
     this.reass.clear();
     this.host.release(this);

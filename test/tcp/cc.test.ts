@@ -231,3 +231,52 @@ test('CUBIC holds its window during recovery and ignores empty ACKs', (t) => {
   cc.onAck(0, 100, 1000, false);
   t.is(cc.cwnd, w);
 });
+
+test('setMss (Packet Too Big): NewReno keeps cwnd and ssthresh in segments', (t) => {
+  const cc = new NewReno(1440);
+  t.is(cc.cwnd, 14400);
+  cc.setMss(1220);
+  t.is(cc.smss, 1220);
+  t.is(cc.cwnd, 12200, 'ten segments still');
+  t.is(cc.ssthresh, Infinity);
+  cc.onEnterRecovery(0, 12200);
+  cc.onExitRecovery();
+  t.is(cc.ssthresh, 6100);
+  cc.setMss(610);
+  t.deepEqual([cc.cwnd, cc.ssthresh], [3050, 3050], 'five segments of 610');
+  // Growth is per SMSS of the new size.
+  cc.onAck(610, 10, 0, false);
+  t.true(cc.cwnd <= 3050 + 610);
+});
+
+test('setMss (Packet Too Big): CUBIC continues in segments as if it had run at the new size', (t) => {
+  const big = new Cubic(1440);
+  const small = new Cubic(1220);
+  let now = 0;
+  // The same history in segments: slow start, a loss, some congestion avoidance.
+  for (let r = 0; r < 4; r++) {
+    for (const [cc, m] of [[big, 1440], [small, 1220]] as const) {
+      const n = Math.floor(cc.cwnd / m);
+      for (let i = 0; i < n; i++) cc.onAck(m, 50, now + i, false);
+    }
+    now += 50;
+  }
+  big.onEnterRecovery(now, big.cwnd);
+  small.onEnterRecovery(now, small.cwnd);
+  big.onExitRecovery();
+  small.onExitRecovery();
+  big.setMss(1220);
+  t.is(big.smss, 1220);
+  t.true(Math.abs(big.cwnd - small.cwnd) <= 1, `${big.cwnd} vs ${small.cwnd}`);
+  t.is(big.ssthresh, small.ssthresh);
+  t.true(Math.abs(big.wMax! - small.wMax!) < 1e-6);
+  for (let r = 0; r < 20; r++) {
+    for (const cc of [big, small]) {
+      const n = Math.floor(cc.cwnd / 1220);
+      for (let i = 0; i < n; i++) cc.onAck(1220, 50, now + i, false);
+    }
+    now += 50;
+  }
+  t.true(Math.abs(big.cwnd - small.cwnd) <= 1220, `after 20 rounds: ${big.cwnd} vs ${small.cwnd} (within a segment)`);
+  t.is(big.region, small.region);
+});

@@ -134,3 +134,23 @@ test('5% loss both ways, both sides sending: no deadlock when both retransmit (p
     t.is(r.atClient.hash.digest('hex'), sha(r.down));
   }
 });
+
+test('RACK-TLP against RFC 6675 alone on the same seeded lossy link: fewer retransmission timeouts, same bytes', async (t) => {
+  const rtos = { on: 0, off: 0 };
+  for (const seed of [1, 3]) {
+    for (const rack of [true, false]) {
+      const r = await bulk({ faults: { loss: 0.05, reorder: 0.01 }, size: MiB, seed, tcp: { rack } });
+      t.deepEqual(r.errors, []);
+      t.is(r.atServer.hash.digest('hex'), sha(r.up));
+      t.is(r.atClient.hash.digest('hex'), sha(r.down));
+      const ca = r.a.s.tcp.stats.c;
+      const cb = r.b.s.tcp.stats.c;
+      const n = ca.rexmtTimeouts + cb.rexmtTimeouts;
+      rtos[rack ? 'on' : 'off'] += n;
+      if (rack) t.true(ca.rackLosses + cb.rackLosses > 0, 'RACK marked the losses');
+      else t.is(ca.rackLosses + cb.rackLosses + ca.tlpProbes + cb.tlpProbes, 0);
+      t.log(`seed ${seed} rack ${rack}: virtual ${r.ms} ms, ${n} RTOs, ${ca.sndRexmitPack + cb.sndRexmitPack} segs resent, ${ca.tlpProbes + cb.tlpProbes} probes, ${ca.spuriousRexmits + cb.spuriousRexmits} found spurious by D-SACK`);
+    }
+  }
+  t.true(rtos.on < rtos.off, `RTOs: ${rtos.on} with RACK-TLP, ${rtos.off} without`);
+});

@@ -67,6 +67,71 @@ test('zero window: the sender stops, probes with backoff while the window stays 
   t.is(c.rexmtTimeouts, 0);
 });
 
+/** Data waiting behind a zero window; returns the probes seen over `ms`, answered (window still 0) or not. */
+async function probeFor(r: Awaited<ReturnType<typeof established>>, ms: number, answer: boolean) {
+  const probes: number[] = [];
+  const rsts: number[] = [];
+  for (let t = 0; t < ms; t += 100) {
+    await pump(r.net.clock, 100, 100);
+    for (const s of r.peer.take()) {
+      if (s.flags & 0x04) rsts.push(s.at);
+      else if (s.data.length > 0) {
+        probes.push(s.at);
+        if (answer) r.peer.send({ window: 0 });
+      }
+    }
+  }
+  return { probes, rsts };
+}
+
+async function shutWindow(o: Parameters<typeof tcpNet>[0], p: PeerOptions = {}) {
+  const r = await established({ mss: 1000, ...p }, o);
+  r.peer.send({ window: 0 });
+  await pump(r.net.clock, 1);
+  r.sock.write(bytes(3000, 1));
+  await pump(r.net.clock, 1);
+  return r;
+}
+
+test('zero window: maxRexmits probes unanswered in a row drop the connection (ETIMEDOUT, RST)', async (t) => {
+  const r = await shutWindow({ tcp: { maxRexmits: 3 } });
+  const { probes, rsts } = await probeFor(r, 60_000, false);
+  t.is(probes.length, 3, `probes at ${probes.join(', ')}`);
+  t.is(rsts.length, 1, 'BSD tcp_drop: the peer is told');
+  t.true(rsts[0]! > probes[2]!);
+  t.deepEqual(r.ev, ['connect', 'ready', 'error:ETIMEDOUT', 'close']);
+  t.like(r.h.s.tcp.stats.c, { persistDrops: 1, sndProbe: 3, timeoutDrops: 0 });
+  t.is(r.h.s.tcp.connections().length, 0);
+});
+
+for (const sack of [false, true]) test(`zero window: answered probes are never given up, whatever maxRexmits says; an answer resets the count (sack ${sack})`, async (t) => {
+  const r = await shutWindow({ tcp: { maxRexmits: 3 } }, { sackPermitted: sack });
+  t.is(r.cb.rack !== null, sack);
+  const answered = await probeFor(r, 120_000, true);
+  t.true(answered.probes.length > 6, `${answered.probes.length} probes`);
+  t.is(r.cb.state, 'ESTABLISHED');
+  t.is(r.cb.persistProbesOut, 0, 'every probe was answered');
+  t.like(r.h.s.tcp.stats.c, { rexmtTimeouts: 0, tlpProbes: 0 });
+  // Now the peer goes silent: three more unanswered probes and it is over.
+  const silent = await probeFor(r, 200_000, false);
+  t.is(silent.probes.length, 3, 'three unanswered in a row');
+  t.is(silent.rsts.length, 1);
+  t.deepEqual(r.ev, ['connect', 'ready', 'error:ETIMEDOUT', 'close']);
+});
+
+test('zero window: an orphaned connection gives up after orphanRetries probes even if they are answered', async (t) => {
+  const r = await shutWindow({ tcp: { orphanRetries: 4 } });
+  r.sock.destroy(); // the application is gone; the data and the FIN wait behind the shut window
+  await pump(r.net.clock, 1);
+  t.is(r.cb.state, 'FIN_WAIT_1');
+  t.true(r.cb.ownerGone);
+  const { probes, rsts } = await probeFor(r, 120_000, true);
+  t.is(probes.length, 4, `probes at ${probes.join(', ')}`);
+  t.is(rsts.length, 1);
+  t.is(r.h.s.tcp.connections().length, 0);
+  t.like(r.h.s.tcp.stats.c, { persistDrops: 1 });
+});
+
 test('zero window: an ACK that opens the window resumes sending at once', async (t) => {
   const { net, peer, sock, cb } = await established({ mss: 1000 });
   peer.send({ window: 0 });

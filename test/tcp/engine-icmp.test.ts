@@ -5,7 +5,7 @@
  * out; errors quoting a sequence number not in flight are ignored.
  */
 import test from 'ava';
-import { RAW_TEXT, RawPeer, bytes, events, packetOf, pump, tcpNet } from '../helpers/tcp.ts';
+import { RAW_TEXT, RawPeer, bytes, describe, events, packetOf, pump, tcpNet } from '../helpers/tcp.ts';
 import { ICMP, RAW_LL } from '../helpers/stack.ts';
 
 async function established(tcp: Parameters<typeof tcpNet>[0] = {}) {
@@ -132,4 +132,33 @@ test('an ICMPv6 error quoting a sequence number that is not in flight is ignored
   await pump(net.clock, 1);
   t.like(h.s.tcp.stats.c, { pmtuChanges: 0, icmpSoftErrors: 0 });
   t.is(cb.mss, 1428);
+});
+
+for (const sack of [false, true]) test(`Packet Too Big: the congestion window keeps its size in segments; what is resent fits it (sack ${sack})`, async (t) => {
+  const net = tcpNet();
+  const h = net.hosts[0]!;
+  const peer = new RawPeer(net, h, { ts: true, sackPermitted: sack });
+  const sock = h.s.net.connect({ host: RAW_TEXT, port: peer.port });
+  await peer.accept();
+  await pump(net.clock, 1);
+  peer.absorb(peer.take());
+  const cb = peer.cb()!;
+  t.is(cb.rack !== null, sack);
+  t.is(cb.cc.smss, 1428);
+  t.is(cb.cc.cwnd, 10 * 1428);
+  sock.write(bytes(20 * 1428));
+  await pump(net.clock, 1);
+  const big = peer.take();
+  t.is(big.length, 10, 'IW10');
+  peer.sendIcmpError(ICMP.PACKET_TOO_BIG, 0, 1280, packetOf(net, big[0]!));
+  await pump(net.clock, 1);
+  t.is(cb.mss, 1208);
+  t.is(cb.cc.smss, 1208, 'the controller follows the MSS');
+  t.is(cb.cc.cwnd, 10 * 1208, 'still ten segments');
+  // What was in flight goes again (a tail loss probe of new data may follow with RACK-TLP: not counted).
+  const top = (big[0]!.seq + 10 * 1428) >>> 0;
+  const again = peer.take().filter((s) => s.data.length > 0 && ((s.seq - top) | 0) < 0);
+  t.true(again.length >= 1 && again.length <= 10, `${again.length} segments resent: no more than cwnd in segments: ${again.map(describe).join(" | ")}`);
+  t.is(again[0]!.seq, big[0]!.seq);
+  t.true(again.every((s) => s.packetLen <= 1280));
 });

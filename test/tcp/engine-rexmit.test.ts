@@ -249,3 +249,21 @@ test('an RTO in recovery falls back to slow start from one segment and resends f
   t.is(cb.cc.cwnd, cb.mss, 'loss window: one segment');
   t.true(h.s.tcp.stats.c.rexmtTimeouts >= 1);
 });
+
+test('after an RTO (going back to SND.UNA) a bare ACK carries SND.MAX, or the peer would find it below RCV.NXT and drop it', async (t) => {
+  const { net, peer, sock, cb } = await established({ mss: 1000 });
+  sock.write(bytes(3000));
+  await pump(net.clock, 1);
+  const first = peer.take();
+  t.is(first.length, 3);
+  const sndMax = (first[0]!.seq + 3000) >>> 0;
+  await pump(net.clock, cb.rtt.rto + 5, 5);
+  t.is(peer.take()[0]!.seq, first[0]!.seq, 'the RTO went back');
+  t.true(((cb.sndNxt - sndMax) | 0) < 0, 'SND.NXT is below SND.MAX now');
+  // The peer sends data (it received all three segments, but its ACK of them was lost): the stack acknowledges it.
+  peer.sendData(bytes(10, 3));
+  await pump(net.clock, 50, 5);
+  const acks = peer.take().filter((s) => s.data.length === 0);
+  t.true(acks.length >= 1);
+  t.is(acks[0]!.seq, sndMax, describe(acks[0]!));
+});
