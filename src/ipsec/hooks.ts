@@ -96,14 +96,19 @@ export class IpsecHooks implements Ip6Security {
     return this.ipsec.inputAllowed(fillFlow(this.flow, ctx.src, ctx.dst, proto, ctx.b, ctx.off), ctx.pkt.flags, sock);
   }
 
-  overhead(f: { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number }, sock?: Ip6SocketPolicy | null): number {
+  /** The outbound policy for a transport's flow (the shared flow key, filled in place). */
+  private policyFor(f: OutFlow, sock: Ip6SocketPolicy | null | undefined) {
     const k = this.flow;
     k.src = f.src;
     k.dst = f.dst;
     k.proto = f.proto;
     k.sport = f.sport;
     k.dport = f.dport;
-    const p = this.spd.resolve('out', k, sock, false);
+    return this.spd.resolve('out', k, sock, false);
+  }
+
+  overhead(f: OutFlow, sock?: Ip6SocketPolicy | null): number {
+    const p = this.policyFor(f, sock);
     if (p.action !== 'ipsec') return 0;
     let n = 0;
     let s = f.src;
@@ -119,20 +124,17 @@ export class IpsecHooks implements Ip6Security {
     return n;
   }
 
-  outerDst(f: { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number }, sock?: Ip6SocketPolicy | null): Uint8Array | null {
-    const k = this.flow;
-    k.src = f.src;
-    k.dst = f.dst;
-    k.proto = f.proto;
-    k.sport = f.sport;
-    k.dport = f.dport;
-    const p = this.spd.resolve('out', k, sock, false);
+  outerDst(f: OutFlow, sock?: Ip6SocketPolicy | null): Uint8Array | null {
+    const p = this.policyFor(f, sock);
     if (p.action !== 'ipsec') return null;
     let d: Uint8Array | null = null;
     for (const r of p.requests) if (r.mode === 'tunnel' && r.dst) d = r.dst;
     return d;
   }
 }
+
+/** A transport's flow as overhead() and outerDst() take it. */
+type OutFlow = { src: Uint8Array; dst: Uint8Array; proto: number; sport: number; dport: number };
 
 export interface AttachOptions {
   /**

@@ -17,23 +17,18 @@
  * digest of what it sent.
  */
 import test, { type ExecutionContext } from 'ava';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { isTapAvailable } from '../../src/link/tap/index.ts';
 import type { Socket } from '../../src/tcp/socket.ts';
 import { type KernelRig, kernelRig } from '../helpers/kernel.ts';
-import { canUseNetns, createNetns, uniqueIfName, waitFor } from '../helpers/netns.ts';
+import { startDaemon, toNamespace } from '../helpers/daemon.ts';
+import { canUseNetns, createNetns, waitFor } from '../helpers/netns.ts';
 import { runClientCommand } from '../../tools/cli.ts';
 import { capture } from '../tools/rig.ts';
 
-const execFileP = promisify(execFile);
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const TAP6 = ['--import=tsx', join(root, 'tools/tap6.ts')];
 const maybe = canUseNetns().ok && isTapAvailable() ? test.serial : test.skip;
 
 const MB = 1_000_000;
@@ -292,34 +287,11 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 maybe('tap6 up --impair: a lossy link to the kernel, shown by ifconfig and netstat -s; ifconfig IF -impair heals it', async (t) => {
   t.timeout(120_000);
   const ns = await createNetns(t);
-  const dir = mkdtempSync(join(tmpdir(), 'tap6-impair-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const tap = uniqueIfName('t6i');
-  const ctl = join(dir, 'ctl.sock');
-  let out = '';
-  let err = '';
-  const child: ChildProcess = spawn(process.execPath, [...TAP6, 'up', '--tap', tap, '--ctl', ctl, '--impair', 'loss=20%', '--impair', 'delay=2ms', '--log-level', 'warn'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  t.teardown(() => {
-    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor('the daemon to print its addresses', () => (/ scopeid 0x/.test(out) ? true : undefined), 15_000).catch((e: Error) => {
-    throw new Error(`${e.message}; stderr: ${err}`);
-  });
-  t.regex(err, new RegExp(`${tap}: impaired \\(loss=20%,delay=2ms\\), seed \\d+`));
-  t.regex(out, /^\timpair loss=20%,delay=2ms$/m, 'the interface as printed at start');
-  await execFileP('ip', ['link', 'set', tap, 'netns', ns.name]);
-  await ns.exec(['sysctl', '-qw', `net.ipv6.conf.${tap}.accept_dad=0`]);
-  await ns.exec(['ip', 'link', 'set', tap, 'up']);
-  const kll = await waitFor('the kernel link-local address', async () => {
-    const { stdout } = await ns.exec(['ip', '-6', '-j', 'addr', 'show', 'dev', tap]);
-    return (JSON.parse(stdout) as { addr_info?: { local: string; scope: string }[] }[])[0]?.addr_info?.find((x) => x.scope === 'link')?.local;
-  });
+  const d = await startDaemon(t, 't6i', ['--impair', 'loss=20%', '--impair', 'delay=2ms', '--log-level', 'warn']);
+  const { tap, ctl } = d;
+  t.regex(d.err(), new RegExp(`${tap}: impaired \\(loss=20%,delay=2ms\\), seed \\d+`));
+  t.regex(d.out(), /^\timpair loss=20%,delay=2ms$/m, 'the interface as printed at start');
+  const kll = await toNamespace(ns, tap);
 
   // 40 echoes over 4 s (time for Neighbor Discovery to retry through the loss): about
   // one in three is lost one way or the other; some get through.
@@ -356,6 +328,6 @@ maybe('tap6 up --impair: a lossy link to the kernel, shown by ifconfig and netst
   const ok = await cli(['ping6', '-c', '3', '-i', '0.2', '--ctl', ctl, `${kll}%${tap}`]);
   t.regex(ok.stdout, /3 packets transmitted, 3 received/);
 
-  child.kill('SIGINT');
-  t.is(await exited, 0, err);
+  d.child.kill('SIGINT');
+  t.is(await d.exited, 0, d.err());
 });
