@@ -1269,7 +1269,11 @@ export class TcpCb {
     // A bare ACK carries SND.MAX, not SND.NXT (BSD's tcp_output): while going back after a timeout SND.NXT is
     // below what the peer has received, and a zero-length segment below RCV.NXT is unacceptable (§3.10.7.4) —
     // the peer would drop it, ACK field and all, and answer with its own, equally stale, ACK.
-    const seq = len === 0 && !syn && !fin ? this.sndMax : this.sndNxt;
+    // But never past the right edge of the peer's window (Linux's tcp_acceptable_seq): with the window shut
+    // or small and data sent beyond what it took, SND.MAX is out of the window and the peer drops the ACK —
+    // against the kernel an echo stalled so, the kernel's window at zero and our window updates unheard.
+    const wndEnd = seqAdd(this.sndUna, this.sndWnd);
+    const seq = len === 0 && !syn && !fin ? (seqLeq(this.sndMax, wndEnd) ? this.sndMax : wndEnd) : this.sndNxt;
     const isRexmit = seqLt(seq, this.sndMax);
     const ok = this.host.send(
       this,

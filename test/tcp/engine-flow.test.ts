@@ -374,3 +374,22 @@ test('keepalive off (the default): an idle connection stays silent', async (t) =
   t.deepEqual(peer.take(), []);
   t.is(cb.state, 'ESTABLISHED');
 });
+
+test('a bare ACK never carries a sequence number past the peer’s window (Linux’s tcp_acceptable_seq): with the window shut, SND.UNA', async (t) => {
+  const { net, peer, sock, cb } = await established({ mss: 1000 });
+  sock.write(bytes(3000));
+  await pump(net.clock, 1);
+  t.is(peer.take().filter((s) => s.data.length > 0).length, 3);
+  // The peer took only the first 1000 bytes and shut its window; the rest is beyond its right edge.
+  const una = (cb.sndUna + 1000) >>> 0;
+  peer.send({ ack: una, window: 0 });
+  await pump(net.clock, 1);
+  t.is(cb.sndUna, una);
+  t.true(((cb.sndMax - una) | 0) > 0, 'data was sent beyond the shut window');
+  // Data from the peer: our ACK for it must be acceptable to a receiver whose window is shut at SND.UNA.
+  peer.send({ ack: una, window: 0, data: bytes(100, 2) });
+  await pump(net.clock, 50);
+  const acks = peer.take().filter((s) => s.data.length === 0);
+  t.true(acks.length > 0, 'the data was acknowledged');
+  for (const a of acks) t.is(a.seq, una, `seq ${a.seq}, SND.MAX ${cb.sndMax}`);
+});
