@@ -30,6 +30,7 @@ export function tcpCounters() {
     sndAcks: 'ACK-only segments sent',
     sndDelAcks: 'delayed ACKs sent',
     pmtuNotified: 'connections told of a lower path MTU towards their destination or tunnel end',
+    cwndNotLimited: 'ACKs that did not grow cwnd: the sender was not limited by it (RFC 7661)',
     rcvBufGrown: 'receive buffers grown by autotuning',
     sndBufGrown: 'send buffers grown by autotuning',
     sndStretchAcks: 'ACKs sent at the end of a receive burst (one for its data)',

@@ -258,6 +258,17 @@ export class TcpCb {
   }
 
   /** Bytes sent and not yet acknowledged. */
+  /**
+   * Congestion window validation (RFC 7661 §4.3; Linux's tcp_is_cwnd_limited): the window grows only
+   * while it is what limits the sender — in slow start while the flight reaches half of it, after that
+   * while the flight fills it. An application- or buffer-limited sender does not test a larger window,
+   * so it must not earn one (a bulk sender with 4 MiB in flight was seen with a 169 MB window).
+   */
+  private cwndLimited(flight: number): boolean {
+    const cwnd = this.cc.cwnd;
+    return cwnd < this.cc.ssthresh ? 2 * flight > cwnd : flight + this.mss >= cwnd;
+  }
+
   get flight(): number {
     return seqDiff(this.sndMax, this.sndUna);
   }
@@ -722,6 +733,7 @@ export class TcpCb {
     const advanced = seqGt(ack, this.sndUna);
     if (seqGt(ack, this.sndUna)) {
       const acked = seqDiff(ack, this.sndUna);
+      const flightBefore = this.flight;
       // RTT: timestamps when both sides use them, else the timed segment (Karn: never a retransmission).
       if (this.tsOk && seg.options.ts && seg.options.ts.ecr !== 0) {
         const r = this.tsNow() - seg.options.ts.ecr;
@@ -758,9 +770,9 @@ export class TcpCb {
           this.cc.cwnd = Math.max(this.mss, this.cc.cwnd - Math.max(0, dataAcked) + this.mss);
           this.retransmitHead();
         }
-      } else {
+      } else if (this.cwndLimited(flightBefore)) {
         this.cc.onAck(Math.max(0, dataAcked), this.rtt.srtt ?? 0, now, false);
-      }
+      } else this.stats.cwndNotLimited++;
       if (this.inRtoRecovery && seqGeq(ack, this.rtoRecover)) {
         this.inRtoRecovery = false;
         rk?.onRecoveryExit();

@@ -92,3 +92,36 @@ test('a reader that does not keep up does not grow the receive buffer', async (t
   server.destroy();
   c.destroy();
 });
+
+test('congestion window validation (RFC 7661): an application-limited sender does not grow its window; a bulk one does', async (t) => {
+  const net = tcpNet({ hosts: 2, latencyMs: 5 });
+  const [a, b] = net.hosts as [Host, Host];
+  b.s.net.createServer((s: Socket) => s.resume()).listen(9002);
+  await turns();
+  const c = a.s.net.connect({ host: llText(b), port: 9002 });
+  c.on('error', () => {});
+  for (let i = 0; i < 20; i++) {
+    net.clock.advance(1);
+    await turns(1);
+  }
+  const cb = a.s.tcp.connections()[0]!;
+  const iw = cb.cc.cwnd;
+  // 200 small writes, each acknowledged before the next: never more than 1,000 bytes in flight.
+  for (let i = 0; i < 200; i++) {
+    c.write(bytes(1000, i));
+    for (let k = 0; k < 25; k++) {
+      net.clock.advance(2);
+      await turns(1);
+    }
+  }
+  t.is(cb.cc.cwnd, iw, `cwnd stayed at the initial window (${iw}), not grown by 200 ACKs it never used`);
+  t.true(a.s.tcp.stats.c.cwndNotLimited >= 150);
+  // A bulk write fills the window: it grows.
+  c.write(bytes(4 << 20, 9));
+  for (let k = 0; k < 400; k++) {
+    net.clock.advance(2);
+    await turns(1);
+  }
+  t.true(cb.cc.cwnd > 4 * iw, `bulk: cwnd ${cb.cc.cwnd}`);
+  c.destroy();
+});
