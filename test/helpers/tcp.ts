@@ -370,3 +370,16 @@ export function events(s: Socket | import('node:events').EventEmitter, names = [
   s.on('error', (e: Error & { code?: string }) => out.push(`error:${e.code}`));
   return out;
 }
+
+/** A connection from host 0 to a RawPeer, past the handshake, with the peer's view absorbed. */
+export async function established(o: PeerOptions = {}, tcp: Parameters<typeof tcpNet>[0] = {}) {
+  const net = tcpNet(tcp);
+  const h = net.hosts[0]!;
+  const peer = new RawPeer(net, h, o);
+  const sock = h.s.net.connect({ host: RAW_TEXT, port: peer.port });
+  const ev = events(sock);
+  await peer.accept();
+  await pump(net.clock, 1);
+  peer.absorb(peer.take());
+  return { net, h, peer, sock, ev, cb: peer.cb()! };
+}

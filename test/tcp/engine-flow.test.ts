@@ -5,19 +5,7 @@
  * delayed ACKs (§3.8.6.3), Nagle (§3.7.4) and keepalive (§3.8.4).
  */
 import test from 'ava';
-import { RAW_TEXT, RawPeer, type PeerOptions, TH_ACK, bytes, collect, describe, events, pump, tcpNet } from '../helpers/tcp.ts';
-
-async function established(o: PeerOptions = {}, tcp: Parameters<typeof tcpNet>[0] = {}) {
-  const net = tcpNet(tcp);
-  const h = net.hosts[0]!;
-  const peer = new RawPeer(net, h, o);
-  const sock = h.s.net.connect({ host: RAW_TEXT, port: peer.port });
-  const ev = events(sock);
-  await peer.accept();
-  await pump(net.clock, 1);
-  peer.absorb(peer.take());
-  return { net, h, peer, sock, ev, cb: peer.cb()! };
-}
+import { established, type PeerOptions, TH_ACK, bytes, collect, describe, pump, tcpNet } from '../helpers/tcp.ts';
 
 // ---- zero window ----------------------------------------------------------------
 

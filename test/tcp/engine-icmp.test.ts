@@ -5,19 +5,11 @@
  * out; errors quoting a sequence number not in flight are ignored.
  */
 import test from 'ava';
-import { RAW_TEXT, RawPeer, bytes, describe, events, packetOf, pump, tcpNet } from '../helpers/tcp.ts';
+import { established as establishedPeer, RAW_TEXT, RawPeer, bytes, describe, events, packetOf, pump, tcpNet } from '../helpers/tcp.ts';
 import { ICMP, RAW_LL } from '../helpers/stack.ts';
 
-async function established(tcp: Parameters<typeof tcpNet>[0] = {}) {
-  const net = tcpNet(tcp);
-  const h = net.hosts[0]!;
-  const peer = new RawPeer(net, h, { ts: true });
-  const sock = h.s.net.connect({ host: RAW_TEXT, port: peer.port });
-  const ev = events(sock);
-  await peer.accept();
-  await pump(net.clock, 1);
-  peer.absorb(peer.take());
-  return { net, h, peer, sock, ev, cb: peer.cb()! };
+function established(tcp: Parameters<typeof tcpNet>[0] = {}) {
+  return establishedPeer({ ts: true }, tcp);
 }
 
 test('Packet Too Big lowers the MSS of a live connection; the lost segment and what follows fit (pmtuChanges)', async (t) => {

@@ -6,19 +6,7 @@
  * segments are "lost" by not acknowledging them.
  */
 import test from 'ava';
-import { RAW_TEXT, RawPeer, type PeerOptions, type SegSeen, TH_ACK, TH_SYN, bytes, describe, events, pump, tcpNet, turns } from '../helpers/tcp.ts';
-
-async function established(o: PeerOptions = {}, tcp: Parameters<typeof tcpNet>[0] = {}) {
-  const net = tcpNet(tcp);
-  const h = net.hosts[0]!;
-  const peer = new RawPeer(net, h, o);
-  const sock = h.s.net.connect({ host: RAW_TEXT, port: peer.port });
-  const ev = events(sock);
-  await peer.accept();
-  await pump(net.clock, 1);
-  peer.absorb(peer.take());
-  return { net, h, peer, sock, ev, cb: peer.cb()! };
-}
+import { established, RAW_TEXT, RawPeer, type PeerOptions, type SegSeen, TH_ACK, TH_SYN, bytes, describe, events, pump, tcpNet, turns } from '../helpers/tcp.ts';
 
 const gaps = (segs: SegSeen[]) => segs.slice(1).map((s, i) => s.at - segs[i]!.at);
 

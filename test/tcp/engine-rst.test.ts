@@ -4,20 +4,14 @@
  * connection (RFC 9293 §3.10.7.1) and a reset refusing an active open.
  */
 import test from 'ava';
-import { RAW_TEXT, RawPeer, TH_ACK, TH_FIN, TH_RST, TH_SYN, describe, events, pump, tcpNet, turns } from '../helpers/tcp.ts';
+import { established as establishedPeer, RAW_TEXT, RawPeer, TH_ACK, TH_FIN, TH_RST, TH_SYN, describe, events, pump, tcpNet, turns } from '../helpers/tcp.ts';
 import { changed } from '../helpers/stack.ts';
 
 async function established() {
-  const net = tcpNet();
-  const h = net.hosts[0]!;
-  const peer = new RawPeer(net, h);
-  const sock = h.s.net.connect({ host: RAW_TEXT, port: peer.port });
-  const ev = events(sock);
-  await peer.accept();
-  await pump(net.clock, 1);
-  peer.absorb(peer.take());
+  const r = await establishedPeer();
+  const { h } = r;
   const before = { ...h.s.tcp.stats.c };
-  return { net, h, peer, sock, ev, cb: peer.cb()!, before, delta: () => changed(before, h.s.tcp.stats.c, ['rcvTotal', 'sndTotal']) };
+  return { ...r, before, delta: () => changed(before, h.s.tcp.stats.c, ['rcvTotal', 'sndTotal']) };
 }
 
 test('RST with exactly RCV.NXT resets the connection: ECONNRESET, CLOSED, TCB gone, nothing sent', async (t) => {
